@@ -316,7 +316,7 @@ def parse_definition(data: Mapping[str, Any], source: Path | None = None, sha256
     known = {"name", "kind", "note", "midi", "osc", "parameters", "plugin", "description"}
     return SynthDefinition(
         name=name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         parameters=parameters,
         note=note,
         description=_opt(data, "description", str, "", where),

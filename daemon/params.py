@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from synthmatch.definitions import MidiTransport, OscTransport, Parameter, SynthDefinition
 
-ArrayLike = float | npt.NDArray[np.floating]
+ArrayLike = npt.ArrayLike
 
 
 def _clip01(x: ArrayLike) -> npt.NDArray[np.float64]:

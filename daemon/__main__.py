@@ -1,0 +1,5 @@
+"""`python -m synthmatch` runs the command line."""
+
+from synthmatch.cli import main
+
+raise SystemExit(main())

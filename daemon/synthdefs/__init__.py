@@ -1,0 +1,1 @@
+"""Synth definitions shipped with synthmatch (TOML; the format is in docs/definitions.md)."""
