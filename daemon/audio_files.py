@@ -1,0 +1,180 @@
+"""Target sounds from audio files: read, check, mix to mono, resample, align to the onset, fit the length.
+
+A target arrives as a file (WAV, FLAC, MP3, OGG, AIFF) in whatever format the user had; the agent needs
+``float32[samples]`` at the synth's sample rate, starting where the sound starts, like a rendered note does.
+This module is the boundary: every problem with the file becomes one :class:`TargetAudioError` naming the file,
+what is wrong and what to do. The header is checked before any audio is read, and only the first few seconds
+are decoded, so a long or huge file costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pedalboard.io import AudioFile, ReadableAudioFile, get_supported_read_formats
+
+#: Longest file accepted by default, in seconds (only its start is used).
+MAX_SECONDS = 600.0
+#: Largest file accepted by default, in bytes.
+MAX_BYTES = 512 * 1024 * 1024
+#: How far into the file the sound may start, in seconds; only this plus the target length is decoded.
+MAX_LEAD_S = 5.0
+#: The onset is the first sample within this many dB of the peak.
+ONSET_THRESHOLD_DB = -30.0
+#: How much of the audio before the onset is kept, in seconds.
+PRE_ONSET_S = 0.005
+#: A file whose peak (over what is decoded) is below this level, in dB re full scale, counts as silent.
+SILENCE_DBFS = -60.0
+
+
+class TargetAudioError(ValueError):
+    """A target audio file cannot be used; the message names the file, the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class AudioFileInfo:
+    """What an audio file's header says, read without decoding the audio."""
+
+    path: Path
+    sample_rate_hz: float
+    channels: int
+    frames: int
+    size_bytes: int
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the file in seconds."""
+        return self.frames / self.sample_rate_hz
+
+
+def probe_audio_file(
+    path: str | Path, *, max_seconds: float = MAX_SECONDS, max_bytes: int = MAX_BYTES
+) -> AudioFileInfo:
+    """The header facts of an audio file, checked against the size and duration limits; decodes nothing."""
+    path = Path(path)
+    size_bytes = _checked_size(path, max_bytes)
+    with _open(path) as file:
+        return _checked_header(path, file, size_bytes, max_seconds)
+
+
+def load_target(
+    path: str | Path,
+    sample_rate: int,
+    samples: int,
+    *,
+    max_seconds: float = MAX_SECONDS,
+    max_bytes: int = MAX_BYTES,
+    onset_threshold_db: float = ONSET_THRESHOLD_DB,
+    pre_onset_s: float = PRE_ONSET_S,
+) -> npt.NDArray[np.float32]:
+    """A target from a file as ``float32[samples]`` mono at ``sample_rate`` Hz, starting at its onset.
+
+    The channels are averaged; the audio is resampled by pedalboard's streaming resampler; the sound must start
+    within the first :data:`MAX_LEAD_S` seconds; what follows is cut or zero-padded to ``samples``. See
+    :func:`align_to_onset` for ``onset_threshold_db`` and ``pre_onset_s``.
+    """
+    path = Path(path)
+    size_bytes = _checked_size(path, max_bytes)
+    with _open(path) as file:
+        _checked_header(path, file, size_bytes, max_seconds)
+        audio = _read_mono(path, file, sample_rate, int(math.ceil(MAX_LEAD_S * sample_rate)) + samples)
+    if not np.all(np.isfinite(audio)):
+        raise TargetAudioError(f"{path}: contains NaN or infinite samples; re-export it as ordinary audio")
+    peak_dbfs = 20.0 * math.log10(max(float(np.max(np.abs(audio), initial=0.0)), 1e-12))
+    if peak_dbfs < SILENCE_DBFS:
+        raise TargetAudioError(
+            f"{path}: silent: its peak in the first {audio.size / sample_rate:.1f} s is {peak_dbfs:.0f} dBFS, "
+            f"below {SILENCE_DBFS:.0f} dBFS; normalise it, or if the sound starts after {MAX_LEAD_S:.0f} s, "
+            "trim the silence before it"
+        )
+    return align_to_onset(
+        audio, sample_rate, samples, threshold_db=onset_threshold_db, pre_onset_s=pre_onset_s
+    )
+
+
+def align_to_onset(
+    audio: npt.NDArray[np.floating],
+    sample_rate: int,
+    samples: int,
+    *,
+    threshold_db: float = ONSET_THRESHOLD_DB,
+    pre_onset_s: float = PRE_ONSET_S,
+) -> npt.NDArray[np.float32]:
+    """``audio[N]`` cut to start ``pre_onset_s`` before its onset, then cut or zero-padded to ``float32[samples]``.
+
+    The onset is the first sample within ``threshold_db`` (negative, dB) of the peak, so a recording lines up
+    with a rendered note. Silence is kept as it is.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    start = max(0, onset_sample(audio, threshold_db) - int(round(pre_onset_s * sample_rate)))
+    out = np.zeros(samples, dtype=np.float32)
+    kept = audio[start : start + samples]
+    out[: kept.size] = kept
+    return out
+
+
+def onset_sample(audio: npt.NDArray[np.floating], threshold_db: float = ONSET_THRESHOLD_DB) -> int:
+    """Index of the first sample of ``audio[N]`` within ``threshold_db`` (negative) of the peak; 0 for silence."""
+    magnitude = np.abs(audio)
+    peak = float(magnitude.max(initial=0.0))
+    return int(np.argmax(magnitude >= peak * 10.0 ** (threshold_db / 20.0))) if peak > 0.0 else 0
+
+
+def _checked_size(path: Path, max_bytes: int) -> int:
+    if path.is_dir():
+        raise TargetAudioError(f"{path}: is a folder, not an audio file; give the path of a file inside it")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise TargetAudioError(f"{path}: no such file; check the path (relative to {Path.cwd()})") from None
+    except OSError as err:
+        raise TargetAudioError(f"{path}: cannot read it: {err.strerror}") from None
+    if size == 0:
+        raise TargetAudioError(f"{path}: the file is empty (0 bytes); export the sound again")
+    if size > max_bytes:
+        raise TargetAudioError(
+            f"{path}: {size:,} bytes is over the limit of {max_bytes:,} bytes; "
+            "cut the few seconds of the sound you want into a new file"
+        )
+    return size
+
+
+def _open(path: Path) -> ReadableAudioFile:
+    try:
+        file = AudioFile(str(path))
+    except (ValueError, RuntimeError, OSError):
+        formats = ", ".join(f.lstrip(".").upper() for f in get_supported_read_formats())
+        raise TargetAudioError(f"{path}: not a readable audio file; convert it to one of {formats}") from None
+    return file
+
+
+def _checked_header(path: Path, file: ReadableAudioFile, size_bytes: int, max_seconds: float) -> AudioFileInfo:
+    info = AudioFileInfo(
+        path=path,
+        sample_rate_hz=float(file.samplerate),
+        channels=int(file.num_channels),
+        frames=int(file.frames),
+        size_bytes=size_bytes,
+    )
+    if info.frames == 0 or info.channels == 0:
+        raise TargetAudioError(f"{path}: holds no audio (0 frames); export the sound again")
+    if info.duration_s > max_seconds:
+        raise TargetAudioError(
+            f"{path}: {info.duration_s:.0f} s is longer than the {max_seconds:.0f} s limit; "
+            "only the start of a target is used, so cut the sound you want into a short file"
+        )
+    return info
+
+
+def _read_mono(path: Path, file: ReadableAudioFile, sample_rate: int, frames: int) -> npt.NDArray[np.float32]:
+    """The first ``frames`` frames at ``sample_rate``, channels averaged: float32[<= frames]."""
+    try:
+        source = file if file.samplerate == sample_rate else file.resampled_to(float(sample_rate))
+        audio = source.read(min(frames, int(source.frames)))
+    except (ValueError, RuntimeError, OSError) as err:
+        raise TargetAudioError(f"{path}: cannot decode the audio ({err}); re-export the file") from None
+    return np.asarray(audio, dtype=np.float32).mean(axis=0)
