@@ -72,15 +72,22 @@ def frame(audio: Audio, n_fft: int, hop_length: int) -> npt.NDArray[np.float32]:
     return windows[:, : count * hop_length : hop_length]
 
 
-def stft_power(audio: Audio, n_fft: int, hop_length: int) -> npt.NDArray[np.float32]:
-    """Power spectrogram |STFT|^2 of audio[B, N] -> [B, frames, n_fft // 2 + 1], Hann-windowed, centred.
+def stft_magnitude(audio: Audio, n_fft: int, hop_length: int) -> npt.NDArray[np.float32]:
+    """Magnitude spectrogram |STFT| of audio[B, N] -> [B, frames, n_fft // 2 + 1], Hann-windowed, centred.
 
-    The power is scaled so that a full-scale sine has a peak bin of about 1 (0 dB).
+    The magnitude is scaled so that a full-scale sine has a peak bin of about 1 (0 dB).
     """
     window = hann_window(n_fft)
-    spectrum = scipy.fft.rfft(frame(audio, n_fft, hop_length) * window, axis=-1)
-    scale = 2.0 / window.sum()
-    return ((spectrum.real**2 + spectrum.imag**2) * scale**2).astype(np.float32)
+    spectrum = scipy.fft.rfft(frame(audio, n_fft, hop_length) * window, axis=-1, overwrite_x=True)
+    magnitude = np.abs(spectrum)  # float32, and faster than sqrt(real**2 + imag**2)
+    magnitude *= np.float32(2.0 / window.sum())
+    return magnitude
+
+
+def stft_power(audio: Audio, n_fft: int, hop_length: int) -> npt.NDArray[np.float32]:
+    """Power spectrogram |STFT|^2 of audio[B, N] -> [B, frames, n_fft // 2 + 1]; see :func:`stft_magnitude`."""
+    magnitude = stft_magnitude(audio, n_fft, hop_length)
+    return np.square(magnitude, out=magnitude)
 
 
 def hz_to_mel(hz: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -115,6 +122,20 @@ def log_mel(audio: Audio, settings: FeatureSettings) -> npt.NDArray[np.float32]:
     """
     fmax = settings.fmax_hz or settings.sample_rate / 2
     bank = mel_filterbank(settings.sample_rate, settings.n_fft, settings.n_mels, settings.fmin_hz, fmax)
-    mel = stft_power(audio, settings.n_fft, settings.hop_length) @ bank
-    db = 10.0 * np.log10(np.maximum(mel, 10.0 ** (settings.floor_db / 10.0)))
+    power = stft_power(audio, settings.n_fft, settings.hop_length)
+    mel = (power.reshape(-1, power.shape[-1]) @ bank).reshape(*power.shape[:-1], settings.n_mels)  # one GEMM
+    db = 10.0 * np.log10(np.maximum(mel, np.finfo(np.float32).tiny))
+    np.maximum(db, settings.floor_db, out=db)  # clipped in dB, so silence is exactly floor_db
     return np.ascontiguousarray(db.transpose(0, 2, 1), dtype=np.float32)
+
+
+def mfcc(audio: Audio, settings: FeatureSettings, n_mfcc: int = 20) -> npt.NDArray[np.float32]:
+    """Mel-frequency cepstral coefficients in dB, c0 included: audio[B, N] -> [B, n_mfcc, frames].
+
+    The orthonormal DCT-II of :func:`log_mel` over the mel axis, so a level change of g dB in every band moves
+    only c0, by g * sqrt(n_mels).
+    """
+    if not 1 <= n_mfcc <= settings.n_mels:
+        raise ValueError(f"n_mfcc must be in 1..n_mels ({settings.n_mels}), got {n_mfcc}")
+    cepstrum = scipy.fft.dct(log_mel(audio, settings), type=2, norm="ortho", axis=1)[:, :n_mfcc]
+    return np.ascontiguousarray(cepstrum, dtype=np.float32)
