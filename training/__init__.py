@@ -1,5 +1,10 @@
 """The offline wing: the Gymnasium environment, training, export and evaluation.
 
-Importing this package registers ``synthmatch/SynthMatch-v0`` with Gymnasium. It imports the live wing's
-synths and features; the live wing never imports it.
+Importing this package registers ``synthmatch/SynthMatch-v0`` with Gymnasium (see
+:mod:`synthmatch.training.registration`; ``gymnasium.make("synthmatch.training:synthmatch/SynthMatch-v0")``
+imports it for you). It imports the live wing's synths and features; the live wing never imports it.
 """
+
+from synthmatch.training.registration import register_environments
+
+register_environments()

@@ -1,0 +1,116 @@
+"""The matching task for many episodes at once: one batched render per step instead of one per environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from synthmatch.features import FeatureSettings
+from synthmatch.training.environment import (
+    DEFAULT_MAX_STEP,
+    DEFAULT_SUCCESS_BONUS,
+    DEFAULT_SUCCESS_THRESHOLD,
+    EpisodeBatch,
+    MatchTask,
+    Observation,
+    SynthLike,
+)
+from synthmatch.training.registration import MAX_EPISODE_STEPS
+
+
+class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
+    """``num_envs`` copies of :class:`~synthmatch.training.environment.SynthMatchEnv` stepped as one batch.
+
+    ``gymnasium.make_vec("synthmatch/SynthMatch-v0", num_envs=64, synth="builtin")`` builds it (after
+    ``import synthmatch.training``), or construct it directly: ``SynthMatchVectorEnv(64, synth="builtin")``.
+    Spaces, reward, start state and episode end are the single environment's, batched: observations
+    ``target``/``current`` [num_envs, n_mels, frames], ``params`` [num_envs, P]; actions [num_envs, P].
+
+    **Speed**: each step renders every environment's patch in one ``synth.render`` call per distinct note
+    (the Synth interface takes one note per call; one call in all when the notes agree), plus the renders of
+    the episodes that restart in that step, and computes only the current sounds' spectra; each target's
+    spectra are computed once, when its episode starts.
+
+    **Seeding**: ``reset(seed=s)`` seeds environment i with ``s + i``, so it draws exactly the episodes and
+    gives exactly the rewards of ``SynthMatchEnv`` reset with ``seed=s + i`` (as ``SyncVectorEnv`` would).
+    ``options`` given to ``reset`` apply to every environment for that reset only.
+
+    **Autoreset** (``metadata["autoreset_mode"]`` is ``AutoresetMode.SAME_STEP``): an environment whose episode
+    ends (terminated on success, truncated after ``max_episode_steps``, which ``make_vec`` takes from the
+    registration) starts a new episode in the same step. The returned observation and info are then the new
+    episode's first, while reward, terminated and truncated are the finished episode's last. The finished
+    episode's last observation and info are in ``info["final_obs"]`` and ``info["final_info"]`` (batched like
+    the observation and info, rows valid where ``info["_final_obs"]`` is True): bootstrap a truncated
+    transition from ``final_obs``, never from the new episode's observation.
+
+    **Info** (batched): ``distance``, ``best_distance``, ``is_success``, ``note`` [num_envs];
+    ``target_params`` [num_envs, P] (NaN rows, and False in ``_target_params``, where the target is a recording).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        num_envs: int,
+        synth: SynthLike = "builtin",
+        max_episode_steps: int | None = MAX_EPISODE_STEPS,
+        max_step: float = DEFAULT_MAX_STEP,
+        success_threshold: float = DEFAULT_SUCCESS_THRESHOLD,
+        success_bonus: float = DEFAULT_SUCCESS_BONUS,
+        features: FeatureSettings | None = None,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be >= 1 or None (no limit), got {max_episode_steps}")
+        self.task = MatchTask(synth, max_step, success_threshold, success_bonus, features)
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.single_observation_space = self.task.observation_space
+        self.single_action_space = self.task.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._rngs = [seeding.np_random()[0] for _ in range(num_envs)]
+        self._elapsed_steps = np.zeros(num_envs, dtype=np.int64)
+        self._batch: EpisodeBatch | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        """Start a new episode in every environment; ``seed`` s seeds environment i with s + i."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._rngs = [seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
+        self._batch = self.task.begin([self.task.draw_episode(rng, options) for rng in self._rngs])
+        self._elapsed_steps[:] = 0
+        return self._batch.observations(), self._batch.infos()
+
+    def step(
+        self, actions: npt.NDArray[np.float32]
+    ) -> tuple[Observation, npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_], dict[str, Any]]:
+        """Step every environment with its row of ``actions[num_envs, P]``; finished episodes restart at once."""
+        if self._batch is None:
+            raise RuntimeError("call reset() before step()")
+        checked = self.task.check_actions(actions, self.action_space.shape or ())
+        rewards = self.task.advance(self._batch, checked)
+        self._elapsed_steps += 1
+        terminated = self._batch.is_success.copy()
+        if self.max_episode_steps is None:
+            truncated = np.zeros(self.num_envs, dtype=np.bool_)
+        else:
+            truncated = self._elapsed_steps >= self.max_episode_steps
+        observations, infos = self._batch.observations(), self._batch.infos()
+        done = terminated | truncated
+        if done.any():
+            ended = np.flatnonzero(done)
+            restarted = self.task.begin([self.task.draw_episode(self._rngs[i]) for i in ended])
+            self._batch.put(ended, restarted)
+            self._elapsed_steps[ended] = 0
+            final = {"final_obs": observations, "_final_obs": done, "final_info": infos, "_final_info": done.copy()}
+            observations, infos = self._batch.observations(), {**self._batch.infos(), **final}
+        return observations, rewards, terminated, truncated, infos
