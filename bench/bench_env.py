@@ -8,23 +8,17 @@ speed the batched env would reach if synths took one note per row.
 
 from __future__ import annotations
 
-import os
+import time
+from collections.abc import Callable
+from typing import Any
 
-# One core, like a real benchmark: thread pools are sized when numpy is imported, so this comes first.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+import gymnasium as gym
 
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-import gymnasium as gym  # noqa: E402
-
-from bench.report import report  # noqa: E402
-from synthmatch.definitions import DefinitionError  # noqa: E402
-from synthmatch.synths import Synth, SynthUnavailable, open_synth  # noqa: E402
-from synthmatch.training.registration import ENV_ID  # noqa: E402
-from synthmatch.training.vector_environment import SynthMatchVectorEnv  # noqa: E402
+from bench.report import report
+from synthmatch.definitions import DefinitionError
+from synthmatch.synths import Synth, SynthUnavailable, open_synth
+from synthmatch.training.registration import ENV_ID
+from synthmatch.training.vector_environment import SynthMatchVectorEnv
 
 COLUMNS = ("env", "synth", "num_envs", "steps", "seconds", "env_steps_per_s", "ms_per_step", "note")
 #: Each row is the best of this many runs, each from a fresh seeded reset (other load only ever slows a run).
@@ -83,7 +77,6 @@ def row(env: str, synth: Synth, num_envs: int, steps: int, seconds: float) -> di
 
 def main() -> None:
     """Measure every row and write bench/results/env.json."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     builtin = open_synth("builtin")
     rows = [
         bench_single(builtin, steps=200),

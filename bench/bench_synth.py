@@ -7,21 +7,15 @@ numerical library to use one thread before numpy is imported, so the figure is p
 from __future__ import annotations
 
 import os
+import statistics
+import time
+from typing import Any
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_variable] = "1"
-if hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+import numpy as np
 
-import statistics  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from bench.report import report  # noqa: E402
-from synthmatch.definitions import find_definition  # noqa: E402
-from synthmatch.synths.builtin import BuiltinSynth  # noqa: E402
+from bench.report import report
+from synthmatch.definitions import find_definition
+from synthmatch.synths.builtin import BuiltinSynth
 
 #: Renders per second of audio that the batch of 64 must reach (64 renders of 1 s in 64 ms).
 TARGET_REAL_TIME_FACTOR = 1000.0
