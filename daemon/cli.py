@@ -48,6 +48,74 @@ def cmd_import_midi_guide(args: argparse.Namespace) -> int:
     return run_import(args.csv, args.out)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an observer and a policy for one synth (needs the [train] extra)."""
+    from synthmatch.training.train import run_train
+
+    return run_train(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a training run's observer and policy to ONNX with their metadata."""
+    from synthmatch.training.export import run_export
+
+    return run_export(args)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Match one target file with the agent or a baseline."""
+    from synthmatch.match_command import run_match
+
+    return run_match(args)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate methods and budgets on the same targets (needs the [train] extra)."""
+    from synthmatch.training.evaluate import run_eval
+
+    return run_eval(args)
+
+
+def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    train = sub.add_parser("train", help="train an observer and a policy for a synth ([train] extra)")
+    train.add_argument("--synth", required=True, help="synth definition name or TOML path")
+    train.add_argument("--config", type=Path, metavar="FILE.toml", help="training configuration (default: built in)")
+    train.add_argument("--algo", choices=("sac", "td3"), help="RL algorithm after the imitation warm start")
+    train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder; an existing run resumes")
+    train.add_argument("--seed", type=int, help="random seed (default: the configuration's)")
+    train.set_defaults(run=cmd_train)
+
+    export = sub.add_parser("export", help="export a training run to ONNX (observer, policy, metadata)")
+    export.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder written by `synthmatch train`")
+    export.add_argument("--out", type=Path, required=True, metavar="MODEL_DIR", help="e.g. models/builtin/")
+    export.set_defaults(run=cmd_export)
+
+    match = sub.add_parser("match", help="match one target sound file")
+    match.add_argument("target", type=Path, metavar="TARGET.wav", help="WAV, FLAC, MP3 or OGG")
+    match.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
+    match.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
+    match.add_argument("--method", default="agent", help="agent, random, cmaes, oneshot or agent+refine")
+    match.add_argument("--steps", type=int, default=32, metavar="K", help="agent steps or renders (default 32)")
+    match.add_argument("--note", type=int, help="MIDI note to play (default: from the target's pitch)")
+    match.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods (default 0)")
+    match.add_argument("--out", type=Path, metavar="PATCH.json", help="write the best patch as JSON")
+    match.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    match.set_defaults(run=cmd_match)
+
+    ev = sub.add_parser("eval", help="compare methods and budgets on the same targets ([train] extra)")
+    ev.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
+    targets = ev.add_mutually_exclusive_group()
+    targets.add_argument("--targets", type=Path, metavar="DIR", help="a folder of target audio files")
+    targets.add_argument("--random", type=int, metavar="N", help="N random held-out patches (default 256)")
+    ev.add_argument("--seed", type=int, default=1234, help="seed of the targets and methods (default 1234)")
+    ev.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
+    ev.add_argument("--methods", default="agent,random,cmaes,oneshot", help="comma-separated methods")
+    ev.add_argument("--budgets", default="8,16,32,64,256,1024", help="comma-separated steps/render budgets")
+    ev.add_argument("--out", type=Path, metavar="FILE.json", help="also write the JSON report here")
+    ev.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    ev.set_defaults(run=cmd_eval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -64,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("csv", type=Path, metavar="FILE.csv", help="a CSV from the midi.guide data set")
     mg.add_argument("--out", type=Path, metavar="FILE.toml", help="where to write the definition (default: stdout)")
     mg.set_defaults(run=cmd_import_midi_guide)
+    _add_offline_commands(sub)
     return parser
 
 
@@ -77,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return run(args)
+    except ModuleNotFoundError as err:
+        print(f"synthmatch {args.command}: error: {err}; this command needs the training extra: "
+              "pip install 'synthmatch[train]'", file=sys.stderr)
+        return 1
     except (DefinitionError, FileNotFoundError, ValueError) as err:
         print(f"synthmatch {args.command}: error: {err}", file=sys.stderr)
         return 1
