@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +85,33 @@ def test_each_row_sounds_the_same_alone_or_in_a_batch(synth: BuiltinSynth, defin
     batch = synth.render(params)
     for i in (0, 5, 10):
         np.testing.assert_allclose(batch[i], synth.render(params[i : i + 1])[0], rtol=0, atol=1e-6)
+
+
+def test_a_batch_of_mixed_notes_sounds_like_each_row_alone(synth: BuiltinSynth, definition: SynthDefinition) -> None:
+    rng = np.random.default_rng(3)
+    params = rng.random((11, len(definition.parameters)))
+    notes, velocities = rng.integers(24, 100, 11), rng.integers(1, 128, 11)
+    batch = synth.render(params, note=notes, velocity=velocities)
+    for i in range(11):
+        alone = synth.render(params[i : i + 1], note=int(notes[i]), velocity=int(velocities[i]))[0]
+        np.testing.assert_allclose(batch[i], alone, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(synth.render(params, note=list(notes), velocity=100),
+                                  synth.render(params, note=notes, velocity=np.full(11, 100)))
+
+
+@pytest.mark.parametrize(("note", "message"), [
+    (np.array([60, 61]), r"note has shape \(2,\), expected .*shape \(3,\), one per row"),
+    (np.array([60, 128, 61]), r"note 128 \(row 1\) is outside the MIDI range 0\.\.127"),
+    (np.array([60.0, 61.0, 62.0]), r"note .* must be an integer in 0\.\.127 or an integer array of shape \(3,\)"),
+    (np.zeros((3, 1), np.int64), "must be an integer in 0..127 or an integer array"),
+])
+def test_a_bad_array_of_notes_is_refused_with_the_shape_and_range(
+    synth: BuiltinSynth, definition: SynthDefinition, note: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        synth.render(np.full((3, len(definition.parameters)), 0.5), note=note)
+    with pytest.raises(ValueError, match=r"velocity 0 \(row 2\) is outside the MIDI range 1\.\.127"):
+        synth.render(np.full((3, len(definition.parameters)), 0.5), velocity=np.array([1, 127, 0]))
 
 
 @pytest.mark.parametrize("name", [p.name for p in load_definition(BUILTIN_TOML).parameters])

@@ -11,12 +11,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 import synthmatch.training  # noqa: F401  (registers the environments)
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import (
+    AUDIBLE_PEAK_DB,
     DEFAULT_MAX_STEP,
     DEFAULT_SUCCESS_BONUS,
     DEFAULT_SUCCESS_THRESHOLD,
@@ -178,6 +180,43 @@ def test_vector_env_equals_single_envs_seeded_one_apart(builtin: Synth) -> None:
                 single_obs, _ = env.reset()
             np.testing.assert_allclose(obs["current"][i], single_obs["current"], atol=1e-4)
             np.testing.assert_array_equal(obs["target"][i], single_obs["target"])
+
+
+def test_no_episode_starts_solved_or_with_an_inaudible_target_batched_or_alone(builtin: Synth) -> None:
+    count = 50
+    vector = SynthMatchVectorEnv(count, synth=builtin)
+    obs, info = vector.reset(seed=0)
+    assert not info["is_success"].any()
+    peaks = np.abs(builtin.render(info["target_params"], info["note"])).max(axis=1)
+    assert np.all(peaks >= 10 ** (AUDIBLE_PEAK_DB / 20))
+    first_draws = [vector.task.draw_episode(seeding.np_random(i)[0]) for i in range(count)]
+    first_targets = np.stack([e.target_params for e in first_draws if e.target_params is not None])
+    first_starts = np.stack([e.start_params for e in first_draws]).astype(np.float32)
+    target_redrawn = np.any(first_targets != info["target_params"], axis=1)
+    start_redrawn = np.any(first_starts != obs["params"], axis=1)
+    assert target_redrawn.any() and start_redrawn.any(), "the seeds chosen no longer exercise both redraws"
+    env = SynthMatchEnv(synth=builtin)
+    for i in range(count):
+        single_obs, single_info = env.reset(seed=i)
+        np.testing.assert_array_equal(single_info["target_params"], info["target_params"][i])
+        np.testing.assert_array_equal(single_obs["params"], obs["params"][i])
+        assert single_info["distance"] == pytest.approx(info["distance"][i], rel=1e-6)
+
+
+def test_given_targets_and_starts_are_never_drawn_again(builtin: Synth) -> None:
+    env = SynthMatchEnv(synth=builtin)
+    rng, quietest = np.random.default_rng(8), 10 ** (AUDIBLE_PEAK_DB / 20)
+    patches = quantise_all(builtin.definition, rng.random((64, len(builtin.parameters))))
+    quiet = patches[np.abs(builtin.render(patches)).max(axis=1) < quietest][0]
+    _, info = env.reset(seed=0, options={"target_params": quiet})
+    np.testing.assert_array_equal(info["target_params"], quiet)
+    obs, info = env.reset(seed=0, options={"target_params": quiet, "start_params": quiet})
+    np.testing.assert_array_equal(obs["params"], quiet.astype(np.float32))
+    assert info["is_success"] and info["distance"] == 0.0
+    silence = np.zeros(builtin.definition.note.render_samples, np.float32)
+    obs, info = env.reset(seed=0, options={"target_audio": silence, "start_params": quiet})
+    assert info["target_params"] is None and np.all(obs["target"] == env.task.features.floor_db)
+    np.testing.assert_array_equal(obs["params"], quiet.astype(np.float32))
 
 
 def test_vector_env_restarts_solved_episodes_in_the_same_step(builtin: Synth) -> None:

@@ -219,6 +219,16 @@ def test_each_parameter_moves_the_sound_its_way(
 
 
 @pytest.mark.vst3
+def test_a_batch_of_mixed_notes_sounds_like_each_row_alone(nekobi_synth: Vst3Synth) -> None:
+    patches = np.stack([defaults(nekobi_synth)] * 2)
+    batch = nekobi_synth.render(patches, note=np.array([45, 57]), velocity=np.array([100, 80]))
+    np.testing.assert_array_equal(batch[0], nekobi_synth.render(patches[0], note=45, velocity=100)[0])
+    np.testing.assert_array_equal(batch[1], nekobi_synth.render(patches[1], note=57, velocity=80)[0])
+    with pytest.raises(ValueError, match=r"note has shape \(3,\), expected .*shape \(2,\)"):
+        nekobi_synth.render(patches, note=np.array([45, 57, 69]))
+
+
+@pytest.mark.vst3
 @pytest.mark.parametrize("note", [33, 45, 57, 69])
 def test_the_pitch_follows_the_note(nekobi_synth: Vst3Synth, note: int) -> None:
     f0_hz = estimate_f0_hz(nekobi_synth.render(defaults(nekobi_synth), note=note)[0], nekobi_synth.sample_rate)
@@ -235,7 +245,7 @@ def test_velocity_above_90_plays_a_louder_accented_note(nekobi_synth: Vst3Synth)
 def test_bad_notes_and_params_are_refused_with_the_valid_range(nekobi_synth: Vst3Synth) -> None:
     with pytest.raises(ValueError, match=r"note 128 is outside the MIDI range 0\.\.127"):
         nekobi_synth.render(defaults(nekobi_synth), note=128)
-    with pytest.raises(ValueError, match=r"velocity 0 is outside 1\.\.127"):
+    with pytest.raises(ValueError, match=r"velocity 0 is outside the MIDI range 1\.\.127"):
         nekobi_synth.render(defaults(nekobi_synth), velocity=0)
     with pytest.raises(ValueError, match=r"shape \[batch, 8\]"):
         nekobi_synth.render(np.zeros((2, 3)))

@@ -18,8 +18,8 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from synthmatch.definitions import SynthDefinition
-from synthmatch.distances import log_spectra, log_spectra_distance
-from synthmatch.features import FeatureSettings, log_mel
+from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
+from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 
@@ -34,9 +34,13 @@ DEFAULT_MAX_STEP = 0.1
 DEFAULT_SUCCESS_THRESHOLD = 0.1
 #: Reward added on the step that reaches the success threshold.
 DEFAULT_SUCCESS_BONUS = 1.0
-#: Top of the log-mel observations in dB: full-scale audio peaks near 0 dB, so +20 dB leaves room for a loud
-#: recording; louder bins are clipped to it so every observation lies in the observation space.
-MEL_CEILING_DB = 20.0
+#: Peak level in dBFS below which a randomly drawn target counts as inaudible and is drawn again: about 13% of
+#: uniform built-in patches, the near-silent ones that a third of random starts are already within the success
+#: threshold of.
+AUDIBLE_PEAK_DB = -40.0
+#: Most draws of a random target (until it is audible) and of a random start (until it is not yet a match) in one
+#: episode; the last draw is kept. On the built-in synth none of 10240 seeded episodes then starts solved.
+MAX_DRAWS = 10
 #: Keys that ``reset(options=...)`` understands.
 RESET_OPTIONS = ("note", "start", "start_params", "target_params", "target_audio")
 
@@ -64,6 +68,10 @@ class Episode:
     """Target patch [P], normalised and quantised; None when the target is a recording."""
     target_audio: npt.NDArray[np.float32] | None = None
     """Target recording [N] at the synth's sample rate, or None when the target is rendered from target_params."""
+    random_target: bool = False
+    """Whether target_params was drawn at random, so that :meth:`MatchTask.begin` may draw it again."""
+    random_start: bool = False
+    """Whether start_params was drawn at random, so that :meth:`MatchTask.begin` may draw it again."""
 
 
 @dataclass
@@ -180,25 +188,46 @@ class MatchTask:
             note = self._check_note(options["note"])
         else:
             note = int(rng.integers(settings.lowest_note, settings.highest_note + 1))
-        count = len(self.definition.parameters)
         target = None
         if "target_params" in options:
             target = self._check_params("target_params", options["target_params"])
         elif target_audio is None:
-            target = quantise_all(self.definition, rng.random(count))
+            target = self.random_patch(rng)
         start_mode = options.get("start", "random")
         if "start_params" in options:
             start = self._check_params("start_params", options["start_params"])
         elif start_mode == "default":
             start = quantise_all(self.definition, np.array(self.definition.defaults_normalised()))
         elif start_mode == "random":
-            start = quantise_all(self.definition, rng.random(count))
+            start = self.random_patch(rng)
         else:
             raise ValueError(f"reset option start={start_mode!r} is not 'random' or 'default'")
-        return Episode(note=note, start_params=start, target_params=target, target_audio=target_audio)
+        random_target = "target_params" not in options and target_audio is None
+        random_start = "start_params" not in options and start_mode == "random"
+        return Episode(note=note, start_params=start, target_params=target, target_audio=target_audio,
+                       random_target=random_target, random_start=random_start)
 
-    def begin(self, episodes: Sequence[Episode]) -> EpisodeBatch:
-        """Render the episodes' start patches and target patches in one batch and start tracking them."""
+    def random_patch(self, rng: np.random.Generator) -> Params:
+        """A patch [P] uniform in [0, 1] and quantised."""
+        return quantise_all(self.definition, rng.random(len(self.definition.parameters)))
+
+    def start(
+        self, rngs: Sequence[np.random.Generator], options: Mapping[str, Any] | None = None
+    ) -> EpisodeBatch:
+        """Draw one episode from each generator (:meth:`draw_episode`) and :meth:`begin` them all, in one batch."""
+        return self.begin([self.draw_episode(rng, options) for rng in rngs], rngs)
+
+    def begin(
+        self, episodes: Sequence[Episode], rngs: Sequence[np.random.Generator] | None = None
+    ) -> EpisodeBatch:
+        """Render the episodes' start patches and target patches in one batch and start tracking them.
+
+        With ``rngs`` (the generator that drew each episode), episodes not worth playing are drawn again from
+        their own generator, so that a batch draws exactly what its episodes would draw one by one: a random
+        target that peaks below :data:`AUDIBLE_PEAK_DB`, then a random start already within
+        ``success_threshold`` of its target, each up to :data:`MAX_DRAWS` draws in all (the last one is kept).
+        Only the rows drawn again are rendered again. Given targets and starts are never drawn again.
+        """
         count = len(episodes)
         notes = np.array([e.note for e in episodes], dtype=np.int64)
         starts = np.stack([e.start_params for e in episodes])
@@ -212,14 +241,48 @@ class MatchTask:
         known = ~np.isnan(target_params[:, 0])
         audio = self.render(np.concatenate([starts, target_params[known]]), np.concatenate([notes, notes[known]]))
         targets[known] = audio[count:]
-        target_mel, target_spectra = self.listen(targets)
-        current_mel, current_spectra = self.listen(audio[:count])
-        distance = log_spectra_distance(target_spectra, current_spectra)
+        current = audio[:count]
+        if rngs is not None:
+            drawn = np.flatnonzero([e.random_target for e in episodes])
+            self._redraw_inaudible(drawn, rngs, notes, target_params, targets)
+        target_spectra = log_spectra(targets)
+        distance = log_spectra_distance(target_spectra, log_spectra(current))
+        if rngs is not None:
+            drawn = np.flatnonzero([e.random_start for e in episodes])
+            self._redraw_solved(drawn, rngs, notes, starts, current, target_spectra, distance)
         return EpisodeBatch(
-            notes=notes, params=starts, target_params=target_params, target_mel_db=target_mel,
-            target_spectra=target_spectra, current_mel_db=current_mel, distance=distance,
+            notes=notes, params=starts, target_params=target_params, target_mel_db=self.mel_db(targets),
+            target_spectra=target_spectra, current_mel_db=self.mel_db(current), distance=distance,
             best_distance=distance.copy(), is_success=distance < self.success_threshold,
         )
+
+    def _redraw_inaudible(
+        self, rows: npt.NDArray[np.intp], rngs: Sequence[np.random.Generator], notes: npt.NDArray[np.int64],
+        target_params: Params, targets: npt.NDArray[np.float32],
+    ) -> None:
+        """Draw the targets at ``rows`` again, in place, while they peak below AUDIBLE_PEAK_DB (MAX_DRAWS in all)."""
+        quietest = 10 ** (AUDIBLE_PEAK_DB / 20)
+        for _ in range(MAX_DRAWS - 1):
+            rows = rows[np.abs(targets[rows]).max(axis=1, initial=0.0) < quietest]
+            if rows.size == 0:
+                return
+            target_params[rows] = np.stack([self.random_patch(rngs[i]) for i in rows])
+            targets[rows] = self.render(target_params[rows], notes[rows])
+
+    def _redraw_solved(
+        self, rows: npt.NDArray[np.intp], rngs: Sequence[np.random.Generator], notes: npt.NDArray[np.int64],
+        starts: Params, current: npt.NDArray[np.float32], target_spectra: LogSpectra,
+        distance: npt.NDArray[np.float64],
+    ) -> None:
+        """Draw the starts at ``rows`` again, in place, while within success_threshold of the target (MAX_DRAWS)."""
+        for _ in range(MAX_DRAWS - 1):
+            rows = rows[distance[rows] < self.success_threshold]
+            if rows.size == 0:
+                return
+            starts[rows] = np.stack([self.random_patch(rngs[i]) for i in rows])
+            current[rows] = self.render(starts[rows], notes[rows])
+            targets = tuple(spectra[rows] for spectra in target_spectra)
+            distance[rows] = log_spectra_distance(targets, log_spectra(current[rows]))
 
     def advance(self, batch: EpisodeBatch, actions: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Apply checked ``actions[B, P]`` to ``batch`` in place and return each episode's reward [B].
@@ -249,23 +312,16 @@ class MatchTask:
         return np.clip(array, -1.0, 1.0)
 
     def render(self, params: Params, notes: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        """Audio [B, N] of each row of ``params[B, P]`` played at its own note ``notes[B]``: one call per note."""
-        distinct = np.unique(notes)
-        if len(distinct) == 1:
-            return self.synth.render(params, int(distinct[0]))
-        audio = np.empty((len(params), self.render_samples), np.float32)
-        for note in distinct:
-            rows = notes == note
-            audio[rows] = self.synth.render(params[rows], int(note))
-        return audio
+        """Audio [B, N] of each row of ``params[B, P]`` played at its own note ``notes[B]``, in one synth call."""
+        return self.synth.render(params, notes)
 
-    def listen(self, audio: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], tuple[npt.NDArray[Any], ...]]:
-        """What the agent and the reward hear of ``audio[B, N]``: log-mel dB [B, n_mels, frames] and log spectra.
+    def listen(self, audio: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], LogSpectra]:
+        """What the agent and the reward hear of ``audio[B, N]``: :meth:`mel_db` and the log spectra."""
+        return self.mel_db(audio), log_spectra(audio)
 
-        The log-mel is clipped to [floor_db, MEL_CEILING_DB], the bounds of the observation space.
-        """
-        mel_db = np.clip(log_mel(audio, self.features), self.features.floor_db, MEL_CEILING_DB)
-        return mel_db, log_spectra(audio)
+    def mel_db(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Log-mel of ``audio[B, N]`` in dB [B, n_mels, frames], clipped to the observation space's bounds."""
+        return observe_mel(audio, self.features, MEL_CEILING_DB)
 
     def _check_note(self, note: Any) -> int:
         if isinstance(note, bool) or not isinstance(note, int | np.integer) or not 0 <= note <= 127:
@@ -338,7 +394,7 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     params     (P,)                  current patch, normalised [0, 1], quantised
     ========== ===================== ====================================================================
 
-    Log-mels come from :func:`synthmatch.features.log_mel` with ``FeatureSettings(sample_rate=synth rate)``
+    Log-mels come from :func:`synthmatch.features.observe_mel` with ``FeatureSettings(sample_rate=synth rate)``
     (64 mels x 63 frames for one second at 16 kHz), the same front end the daemon uses.
 
     **Reward**: ``d_prev - d_new + success_bonus * [d_new < success_threshold]``, with d the primary distance
@@ -347,14 +403,18 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
 
     ``success_threshold`` (default 0.1) was calibrated on the built-in synth with
     :func:`calibrate_success_threshold`: the median distance between random quantised patches and copies of
-    them with every parameter moved by +-0.02 (parameter MAE 0.02). About 12% of random patch pairs are that
-    close too, mostly quiet patches near the -80 dB floor. Recalibrate for another synth.
+    them with every parameter moved by +-0.02 (parameter MAE 0.02). Recalibrate for another synth.
 
     **Start state**: a note uniform in the definition's ``lowest_note..highest_note``, a target patch uniform in
-    [0, 1] and quantised, a start patch uniform and quantised (or the definition's defaults). ``reset(options=)``
-    may give ``note``; ``target_params`` [P] or ``target_audio`` (a mono float32 recording at the synth's rate,
-    cut or zero-padded to ``render_seconds``; its patch is unknown, so ``info["target_params"]`` is None and the
-    note defaults to the definition's ``midi_note``); ``start_params`` [P] or ``start`` = "random" | "default".
+    [0, 1] and quantised, a start patch uniform and quantised (or the definition's defaults). Episodes not worth
+    playing are drawn again: a random target that peaks below ``AUDIBLE_PEAK_DB`` (-40 dBFS) gets a new random
+    patch, then a random start already within ``success_threshold`` of the target gets a new random patch, each
+    up to ``MAX_DRAWS`` (10) draws, the last one kept. (About 12% of uniform pairs of built-in patches are that
+    close, mostly near-silent targets; after the redraws none of 10240 seeded episodes starts solved.) The note,
+    and targets and starts given in ``options``, are never drawn again. ``reset(options=)`` may give ``note``;
+    ``target_params`` [P] or ``target_audio`` (a mono float32 recording at the synth's rate, cut or zero-padded
+    to ``render_seconds``; its patch is unknown, so ``info["target_params"]`` is None and the note defaults to
+    the definition's ``midi_note``); ``start_params`` [P] or ``start`` = "random" | "default".
 
     **Episode end**: terminated when ``d_new < success_threshold``; truncated after ``max_episode_steps`` (32)
     steps by the TimeLimit wrapper that registration adds.
@@ -385,7 +445,7 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     ) -> tuple[Observation, dict[str, Any]]:
         """Start an episode: draw (or take from ``options``) the note, the target and the start patch."""
         super().reset(seed=seed)
-        self._batch = self.task.begin([self.task.draw_episode(self.np_random, options)])
+        self._batch = self.task.start([self.np_random], options)
         return first_episode(self._batch)
 
     def step(

@@ -31,9 +31,9 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
     Spaces, reward, start state and episode end are the single environment's, batched: observations
     ``target``/``current`` [num_envs, n_mels, frames], ``params`` [num_envs, P]; actions [num_envs, P].
 
-    **Speed**: each step renders every environment's patch in one ``synth.render`` call per distinct note
-    (the Synth interface takes one note per call; one call in all when the notes agree), plus the renders of
-    the episodes that restart in that step, and computes only the current sounds' spectra; each target's
+    **Speed**: each step renders every environment's patch, each at its own note, in one ``synth.render``
+    call, plus one call for the episodes that restart in that step (and a few small ones for the targets and
+    starts drawn again, see the start state), and computes only the current sounds' spectra; each target's
     spectra are computed once, when its episode starts.
 
     **Seeding**: ``reset(seed=s)`` seeds environment i with ``s + i``, so it draws exactly the episodes and
@@ -86,7 +86,7 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         super().reset(seed=seed)
         if seed is not None:
             self._rngs = [seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
-        self._batch = self.task.begin([self.task.draw_episode(rng, options) for rng in self._rngs])
+        self._batch = self.task.start(self._rngs, options)
         self._elapsed_steps[:] = 0
         return self._batch.observations(), self._batch.infos()
 
@@ -108,7 +108,7 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         done = terminated | truncated
         if done.any():
             ended = np.flatnonzero(done)
-            restarted = self.task.begin([self.task.draw_episode(self._rngs[i]) for i in ended])
+            restarted = self.task.start([self._rngs[i] for i in ended])
             self._batch.put(ended, restarted)
             self._elapsed_steps[ended] = 0
             final = {"final_obs": observations, "_final_obs": done, "final_info": infos, "_final_info": done.copy()}

@@ -1,4 +1,4 @@
-"""Synth backends behind one small interface: ``parameters`` and ``render(params[B, P], note, velocity)``.
+"""Synth backends behind one small interface: ``parameters`` and ``render(params[B, P], notes, velocities)``.
 
 The environment, the evaluation, the baselines and the daemon talk to :class:`Synth` and nothing else.
 :func:`open_synth` builds the backend that a definition's ``kind`` names.
@@ -6,14 +6,17 @@ The environment, the evaluation, the baselines and the daemon talk to :class:`Sy
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from synthmatch.definitions import Parameter, SynthDefinition, find_definition
+
+MidiValues: TypeAlias = int | Sequence[int] | npt.NDArray[np.integer]
+"""A MIDI note or velocity for every row (an int), or one per row (a sequence or integer array ``[B]``)."""
 
 
 @runtime_checkable
@@ -33,12 +36,14 @@ class Synth(Protocol):
         ...
 
     def render(
-        self, params: npt.NDArray[np.floating], note: int | None = None, velocity: int | None = None
+        self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None
     ) -> npt.NDArray[np.float32]:
         """Render one note per row of ``params[B, P]`` (normalised [0, 1]) -> ``audio[B, N]`` float32, mono.
 
-        ``note`` and ``velocity`` default to the definition's; N is the definition's render length. The same
-        parameters always give the same audio and nothing carries over from one call to the next.
+        ``note`` and ``velocity`` are one int for every row or one per row (``[B]``), checked by
+        :func:`check_notes`, and default to the definition's; N is the definition's render length. The same
+        parameters and note always give the same audio, whatever else is in the batch, and nothing carries
+        over from one call to the next.
         """
         ...
 
@@ -93,3 +98,36 @@ def check_params(definition: SynthDefinition, params: npt.ArrayLike) -> npt.NDAr
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{definition.name}: params contain NaN or infinity")
     return np.clip(array, 0.0, 1.0)
+
+
+def check_notes(
+    definition: SynthDefinition, note: MidiValues | None, velocity: MidiValues | None, count: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The note (0..127) and velocity (1..127) of each of ``count`` rows: two int64 arrays ``[count]``.
+
+    Each is an int for every row or one integer per row, and None means the definition's ``[note]`` setting;
+    a clear ValueError names the synth, the bad value (and its row) and the valid range or shape.
+    """
+    settings = definition.note
+    notes = _midi_values(definition, settings.midi_note if note is None else note, "note", count, 0)
+    velocities = _midi_values(definition, settings.velocity if velocity is None else velocity, "velocity", count, 1)
+    return notes, velocities
+
+
+def _midi_values(
+    definition: SynthDefinition, value: MidiValues, name: str, count: int, lowest: int
+) -> npt.NDArray[np.int64]:
+    """``value`` (an int or ``[count]`` integers, each in lowest..127) broadcast to int64 ``[count]``."""
+    array = np.asarray(value)
+    kind = f"an integer in {lowest}..127 or an integer array of shape ({count},), one per row of params"
+    if array.dtype == np.bool_ or array.dtype.kind not in "iu" or array.ndim > 1:
+        raise ValueError(f"{definition.name}: {name} {value!r} must be {kind}")
+    if array.ndim == 1 and array.shape != (count,):
+        raise ValueError(f"{definition.name}: {name} has shape {array.shape}, expected an integer in "
+                         f"{lowest}..127 or shape ({count},), one per row of params")
+    bad = np.flatnonzero((array < lowest) | (array > 127))
+    if bad.size:
+        where = f" (row {bad[0]})" if array.ndim == 1 else ""
+        raise ValueError(f"{definition.name}: {name} {array.reshape(-1)[bad[0]]}{where} is outside the MIDI "
+                         f"range {lowest}..127")
+    return np.broadcast_to(array.astype(np.int64), (count,)).copy()

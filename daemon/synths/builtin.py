@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from synthmatch.definitions import Parameter, SynthDefinition
 from synthmatch.params import denormalise
-from synthmatch.synths import check_params
+from synthmatch.synths import MidiValues, check_notes, check_params
 from synthmatch.synths.envelopes import adsr
 from synthmatch.synths.filters import (
     CUTOFF_CEILING_HZ,
@@ -104,47 +104,43 @@ class BuiltinSynth:
         return self._sample_rate
 
     def render(
-        self, params: npt.NDArray[np.floating], note: int | None = None, velocity: int | None = None
+        self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None
     ) -> npt.NDArray[np.float32]:
         """Render one note per row of ``params[B, P]`` (normalised [0, 1]) -> ``audio[B, N]`` float32 in [-1, 1].
 
-        The note (MIDI number, default the definition's) is held for ``note_seconds`` and then released;
-        ``velocity`` (1..127) scales the level by (velocity / 127)^2. Rows are rendered a few at a time so that
-        every working array stays in the CPU cache; no row depends on another.
+        The note (MIDI number; one for all rows or one per row, default the definition's) is held for
+        ``note_seconds`` and then released; ``velocity`` (1..127, likewise) scales the level by
+        (velocity / 127)^2. Rows are rendered a few at a time so that every working array stays in the CPU
+        cache; no row depends on another.
         """
         x = check_params(self.definition, params)
-        note = self._checked("note", self.definition.note.midi_note if note is None else note, 0)
-        velocity = self._checked("velocity", self.definition.note.velocity if velocity is None else velocity, 1)
+        notes, velocities = check_notes(self.definition, note, velocity, len(x))
         units = {p.name: denormalise(p, x[:, i]) for i, p in enumerate(self.definition.parameters)}
         audio = np.empty((len(x), self._samples), dtype=np.float32)
         rows = max(1, SAMPLES_PER_CHUNK // self._samples)
         for start in range(0, len(x), rows):
-            chunk = {name: values[start : start + rows] for name, values in units.items()}
-            audio[start : start + rows] = self._render_units(chunk, note, velocity)
+            chunk = slice(start, start + rows)
+            chunk_units = {name: values[chunk] for name, values in units.items()}
+            audio[chunk] = self._render_units(chunk_units, notes[chunk], velocities[chunk])
         return audio
 
-    def _render_units(self, units: Units, note: int, velocity: int) -> npt.NDArray[np.float32]:
-        """The whole signal path for parameters in units ``{name: [B]}``: audio[B, N] float32."""
-        source = self._oscillators(units, note)
+    def _render_units(
+        self, units: Units, notes: npt.NDArray[np.int64], velocities: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        """The whole signal path for units ``{name: [B]}`` at ``notes[B]``, ``velocities[B]``: audio[B, N] float32."""
+        source = self._oscillators(units, notes)
         source += units["noise_level"][:, None].astype(np.float32) * self._noise
         spectra = frame_spectra(source, self._frame_length)
-        spectra *= self._filter.response(self._cutoff_hz(units, note), units["resonance"])
+        spectra *= self._filter.response(self._cutoff_hz(units, notes), units["resonance"])
         audio = overlap_add(spectra, self._samples)
-        gain = 10 ** (units["volume_db"] / 20) * (velocity / 127) ** 2
+        gain = 10 ** (units["volume_db"] / 20) * (velocities / 127) ** 2
         audio *= self._envelope(units, "amp", self._times_s)
         audio *= gain[:, None]
         return soft_clip(audio)
 
-    def _checked(self, what: str, value: int, lowest: int) -> int:
-        """``value`` if it is an integer in lowest..127, else a ValueError naming it and the range."""
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lowest <= value <= 127:
-            raise ValueError(f"{self.definition.name}: {what} {value!r} must be an integer MIDI value in "
-                             f"{lowest}..127")
-        return int(value)
-
-    def _oscillators(self, units: Units, note: int) -> npt.NDArray[np.float32]:
+    def _oscillators(self, units: Units, notes: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Both oscillators, mixed: [B, N]. The pitch LFO bends both; tables are band-limited for its peak."""
-        osc1_hz = 440.0 * 2 ** ((note - 69) / 12)
+        osc1_hz = 440.0 * 2 ** ((notes - 69) / 12)
         osc2_ratio = 2 ** (units["osc2_detune_semitones"] / 12)
         widest_bend = 2 ** (units["lfo_pitch_semitones"] / 12)
         mix = units["osc_mix"][:, None].astype(np.float32)
@@ -153,15 +149,15 @@ class BuiltinSynth:
         frequency_hz = sine_lfo(units["lfo_rate_hz"], self._times_s)
         frequency_hz *= (units["lfo_pitch_semitones"] / 12)[:, None]
         np.exp2(frequency_hz, out=frequency_hz)
-        frequency_hz *= osc1_hz
+        frequency_hz *= osc1_hz.astype(np.float32)[:, None]
         phase = phase_cycles(frequency_hz, self._sample_rate)
         audio = play_wavetables(tables1, phase)
         audio += play_wavetables(tables2, phase, osc2_ratio)
         return audio
 
-    def _cutoff_hz(self, units: Units, note: int) -> npt.NDArray[np.float64]:
+    def _cutoff_hz(self, units: Units, notes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """Cutoff at each frame centre: [B, frames] in Hz, after key tracking, filter envelope and LFO."""
-        tracking = units["key_tracking"] * (note - KEY_TRACKING_CENTRE_NOTE) / 12
+        tracking = units["key_tracking"] * (notes - KEY_TRACKING_CENTRE_NOTE) / 12
         envelope = units["filter_env_octaves"][:, None] * self._envelope(units, "filter", self._frame_times_s)
         lfo = units["lfo_cutoff_octaves"][:, None] * sine_lfo(units["lfo_rate_hz"], self._frame_times_s)
         return units["cutoff_hz"][:, None] * np.exp2(tracking[:, None] + envelope + lfo)

@@ -35,7 +35,7 @@ from pedalboard._pedalboard import _PythonExternalPluginMixin, to_python_paramet
 
 from synthmatch.definitions import DefinitionError, Parameter, SynthDefinition
 from synthmatch.params import denormalise, step_index
-from synthmatch.synths import SynthUnavailable, check_params
+from synthmatch.synths import MidiValues, SynthUnavailable, check_notes, check_params
 
 #: Environment variable naming a folder of VST3 bundles, searched first.
 VST3_DIR_VAR = "SYNTHMATCH_VST3_DIR"
@@ -277,12 +277,13 @@ class Vst3Synth:
         return texts
 
     def render(
-        self, params: npt.NDArray[np.floating], note: int | None = None, velocity: int | None = None
+        self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None
     ) -> npt.NDArray[np.float32]:
         """Render one note per row of ``params[B, P]`` (normalised [0, 1]) -> mono ``audio[B, N]`` float32.
 
-        ``note`` and ``velocity`` default to the definition's; the note is held for ``note_seconds`` and the
-        render lasts ``render_seconds`` (N samples at :attr:`sample_rate`).
+        ``note`` and ``velocity`` are one int for every row or one per row, and default to the definition's;
+        the note is held for ``note_seconds`` and the render lasts ``render_seconds`` (N samples at
+        :attr:`sample_rate`).
         """
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError(
@@ -290,23 +291,20 @@ class Vst3Synth:
                 "plugin for every note, which JUCE allows only there); call render from the main thread, or run "
                 "the synth in a worker process"
             )
-        settings = self.definition.note
-        note = settings.midi_note if note is None else note
-        velocity = settings.velocity if velocity is None else velocity
-        if not 0 <= note <= 127:
-            raise ValueError(f"{self.definition.name}: note {note} is outside the MIDI range 0..127")
-        if not 1 <= velocity <= 127:
-            raise ValueError(f"{self.definition.name}: velocity {velocity} is outside 1..127")
         raw = self.raw_values(params)
+        notes, velocities = check_notes(self.definition, note, velocity, len(raw))
+        settings = self.definition.note
         samples = settings.render_samples
-        # Note on at 0 s, note off after note_seconds; typed loosely, as pedalboard's stub wants its own union.
-        midi: list[Any] = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 64]), settings.note_seconds)]
         audio = np.empty((raw.shape[0], samples), dtype=np.float32)
         for row, values in enumerate(raw):
             # Fetched anew each time: every reset re-creates the plugin instance, and its parameter objects.
             plugin_parameters = self.plugin._parameters
             for binding, value in zip(self._bindings, values, strict=True):
                 plugin_parameters[binding.index].raw_value = float(value)
+            # Note on at 0 s, note off after note_seconds; typed loosely, as pedalboard's stub wants its own union.
+            key = int(notes[row])
+            midi: list[Any] = [(bytes([0x90, key, int(velocities[row])]), 0.0),
+                               (bytes([0x80, key, 64]), settings.note_seconds)]
             with _keeping_floating_point_state():
                 out = self.plugin.process(
                     midi, duration=samples / self.sample_rate, sample_rate=self.sample_rate, num_channels=1, reset=True
