@@ -129,6 +129,21 @@ def log_mel(audio: Audio, settings: FeatureSettings) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(db.transpose(0, 2, 1), dtype=np.float32)
 
 
+#: Top of the observer's log-mel input in dB: full-scale audio peaks near 0 dB, so +20 dB leaves room for a loud
+#: recording; louder bins are clipped to it. Exported models record the value they were trained with.
+MEL_CEILING_DB = 20.0
+
+
+def observe_mel(
+    audio: Audio, settings: FeatureSettings, ceiling_db: float = MEL_CEILING_DB
+) -> npt.NDArray[np.float32]:
+    """What the observer network sees of audio[B, N]: :func:`log_mel` clipped to [floor_db, ceiling_db] dB.
+
+    The training environment and the daemon both call this, so the agent hears the same thing in both wings.
+    """
+    return np.minimum(log_mel(audio, settings), np.float32(ceiling_db))
+
+
 def mfcc(audio: Audio, settings: FeatureSettings, n_mfcc: int = 20) -> npt.NDArray[np.float32]:
     """Mel-frequency cepstral coefficients in dB, c0 included: audio[B, N] -> [B, n_mfcc, frames].
 

@@ -97,7 +97,9 @@ class Policy(nn.Module):
         self.body = mlp(embed_dim + params, hidden, 2 * params)
         self.params = params
 
-    def distribution_parameters(self, embedding: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def distribution_parameters(
+        self, embedding: torch.Tensor, params: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-tanh mean and log-std [B, P] each (log-std clamped to [-5, 2])."""
         mean, log_std = self.body(torch.cat([embedding, params], dim=-1)).split(self.params, dim=-1)
         return mean, log_std.clamp(-5.0, 2.0)
@@ -115,7 +117,9 @@ class Critic(nn.Module):
         self.q1 = mlp(embed_dim + 2 * params, hidden, 1)
         self.q2 = mlp(embed_dim + 2 * params, hidden, 1)
 
-    def forward(self, embedding: torch.Tensor, params: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, embedding: torch.Tensor, params: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both critics' values [B]."""
         x = torch.cat([embedding, params, action], dim=-1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
