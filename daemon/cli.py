@@ -10,6 +10,7 @@ from pathlib import Path
 
 from synthmatch import __version__
 from synthmatch.definitions import DefinitionError, iter_definition_files, load_definition
+from synthmatch.synths import SynthUnavailable
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synthmatch {args.command}: error: {err}; this command needs the training extra: "
               "pip install 'synthmatch[train]'", file=sys.stderr)
         return 1
-    except (DefinitionError, FileNotFoundError, ValueError) as err:
+    except (DefinitionError, FileNotFoundError, ValueError, SynthUnavailable) as err:
         print(f"synthmatch {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,0 +1,107 @@
+"""`synthmatch match TARGET.wav`: match one sound file with the agent or a baseline, print it, save the patch.
+
+The agent runs here in the live wing (onnxruntime, no torch). The baselines ("random", "cmaes", "oneshot",
+"agent+refine") live in the offline wing's ``synthmatch.training.baselines`` and are imported only when asked
+for, so a daemon-only install can still match with the agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.audio_files import load_target
+from synthmatch.definitions import SynthDefinition, find_definition
+from synthmatch.matching import MatchResult, match_with_agent
+from synthmatch.params import denormalise_all
+from synthmatch.patches import Patch, write_patch
+from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.synths import Synth, open_synth
+
+#: The methods ``--method`` accepts; all but "agent" come from synthmatch.training.baselines.
+METHOD_NAMES = ("agent", "random", "cmaes", "oneshot", "agent+refine")
+
+Matcher: TypeAlias = Callable[[Synth, npt.NDArray[np.float32], int], MatchResult]
+"""A method ready to run: (synth, target audio [N], MIDI note) -> its result."""
+
+
+def run_match(args: argparse.Namespace) -> int:
+    """Match ``args.target`` on ``args.synth`` with ``args.method`` in ``args.steps`` steps; print and save it."""
+    if args.steps < 1:
+        raise ValueError(f"--steps {args.steps} must be at least 1 (agent steps or renders)")
+    definition = find_definition(args.synth)
+    match = prepare_method(args.method, definition, args.model, args.steps, args.seed)
+    synth = open_synth(definition)
+    target = load_target(args.target, synth.sample_rate, definition.note.render_samples)
+    note = choose_note(definition.note, estimate_f0_hz(target, synth.sample_rate), args.note)
+    result = match(synth, target, note)
+    if args.out is not None:
+        patch = Patch.from_params(
+            definition, result.params, distance=result.distance, note=note, method=result.method, target=args.target
+        )
+        write_patch(patch, args.out)
+    summary = result_summary(definition, result, args.target)
+    print(json.dumps(summary) if args.json else format_summary(summary, args.out))
+    return 0
+
+
+def prepare_method(
+    method: str, definition: SynthDefinition, model_dir: Path | None, budget: int, seed: int
+) -> Matcher:
+    """``method`` ready to match: the agent loaded and checked, or the baseline imported from the training wing.
+
+    Done before the synth is opened and the target read, so a wrong model or a missing training wing is
+    reported at once.
+    """
+    if method not in METHOD_NAMES:
+        raise ValueError(f"--method {method!r} is not one of {', '.join(METHOD_NAMES)}")
+    if method == "agent":
+        agent = OnnxAgent.load(model_dir or default_model_dir(definition), definition)
+        return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget)
+    try:
+        from synthmatch.training.baselines import METHODS
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"--method {method} comes from the training wing ({err.name} is missing; --method agent does not need it)"
+        ) from None
+    baseline = METHODS[method]
+    rng = np.random.default_rng(seed)
+    return lambda synth, target, note: baseline(synth, target, note, budget, rng, model_dir)
+
+
+def result_summary(definition: SynthDefinition, result: MatchResult, target: Path) -> dict[str, Any]:
+    """The JSON object ``--json`` prints: distances, cost, note and the best patch in the synth's units."""
+    return {
+        "target": str(target),
+        "synth": definition.name,
+        "method": result.method,
+        "note": result.note,
+        "steps": result.steps,
+        "distance_start": result.distance_start,
+        "distance": result.distance,
+        "renders": result.renders,
+        "seconds": result.seconds,
+        "params": denormalise_all(definition, result.params),
+        "params_normalised": [float(x) for x in result.params],
+    }
+
+
+def format_summary(summary: dict[str, Any], out: Path | None) -> str:
+    """A few lines for a person: what was matched, how close it got, how long it took, where the patch went."""
+    lines = [
+        f"{summary['target']}: {summary['synth']} at MIDI note {summary['note']}, method {summary['method']}",
+        f"distance {summary['distance_start']:.3f} -> {summary['distance']:.3f} (mrstft, nepers) in "
+        f"{summary['steps']} steps, {summary['renders']} renders, {summary['seconds']:.2f} s",
+    ]
+    width = max(len(name) for name in summary["params"])
+    lines += [f"  {name.ljust(width)}  {value:.4g}" for name, value in summary["params"].items()]
+    if out is not None:
+        lines.append(f"patch written to {out}")
+    return "\n".join(lines)

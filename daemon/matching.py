@@ -1,0 +1,137 @@
+"""The match loop: the agent turns a synth's knobs, step by step, towards a target sound, and the best patch is kept.
+
+Each step is exactly a step of the training environment: render the current patch, listen (the clipped
+log-mel of :func:`synthmatch.features.observe_mel`), ask the agent for a step, move every parameter by
+``max_step * action``, clip to [0, 1] and quantise to what the synth really receives. The distance is the
+primary one (:mod:`synthmatch.distances`, "mrstft"). Every method, the agent's here and the baselines in
+``synthmatch.training.baselines``, answers with the same :class:`MatchResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from synthmatch.agent import OnnxAgent
+from synthmatch.distances import log_spectra, log_spectra_distance
+from synthmatch.params import quantise_all
+from synthmatch.synths import Synth
+
+Params = npt.NDArray[np.float64]
+
+
+@dataclass
+class MatchResult:
+    """The outcome of matching one target with one method."""
+
+    params: Params
+    """The best patch found [P], normalised [0, 1] and quantised."""
+    distance_start: float
+    """Primary distance of the start patch to the target, in nepers."""
+    distance: float
+    """Primary distance of the best patch to the target, in nepers (never above ``distance_start``)."""
+    renders: int
+    """Notes rendered, the start patch's included."""
+    seconds: float
+    """Wall time of the whole match, rendering included."""
+    steps: int
+    """Agent steps taken (for search methods: renders after the start)."""
+    note: int
+    """MIDI note the synth played."""
+    method: str
+    """Name of the method: "agent", "random", "cmaes", "oneshot", "agent+refine"."""
+    history: list[float] = field(default_factory=list)
+    """Primary distance after each step, in order: ``len(history) == steps``."""
+
+
+@dataclass(frozen=True)
+class MatchProgress:
+    """Where a running match stands after one step, for progress replies."""
+
+    step: int
+    """Steps taken so far, 1..steps."""
+    params: Params
+    """The patch just rendered [P], normalised and quantised."""
+    distance: float
+    """Its primary distance to the target, in nepers."""
+    best_distance: float
+    """The smallest distance so far, the start's included."""
+
+
+ProgressCallback = Callable[[MatchProgress], None]
+
+
+def check_target_audio(synth: Synth, target_audio: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """``target_audio`` as float32 [N], N the synth's render length; a ValueError says how to prepare it."""
+    audio = np.asarray(target_audio, dtype=np.float32)
+    samples = synth.definition.note.render_samples
+    if audio.shape != (samples,) or not np.all(np.isfinite(audio)):
+        raise ValueError(
+            f"target audio must be finite mono float32 of shape ({samples},), {synth.definition.name}'s render "
+            f"length at {synth.sample_rate} Hz; got shape {audio.shape}. Load files with "
+            "synthmatch.audio_files.load_target(path, sample_rate, samples)"
+        )
+    return audio
+
+
+def start_patch(synth: Synth, start_params: npt.ArrayLike | None) -> Params:
+    """The quantised start patch [P]: ``start_params`` (normalised) or the definition's defaults."""
+    definition = synth.definition
+    start = np.asarray(
+        definition.defaults_normalised() if start_params is None else start_params, dtype=np.float64
+    )
+    if start.shape != (len(definition.parameters),) or not np.all((start >= 0.0) & (start <= 1.0)):
+        raise ValueError(
+            f"start_params must be {len(definition.parameters)} normalised values in [0, 1], one per parameter "
+            f"of {definition.name}; got shape {start.shape}"
+        )
+    return quantise_all(definition, start)
+
+
+def match_with_agent(
+    synth: Synth,
+    agent: OnnxAgent,
+    target_audio: npt.ArrayLike,
+    note: int,
+    steps: int,
+    start_params: npt.ArrayLike | None = None,
+    on_step: ProgressCallback | None = None,
+) -> MatchResult:
+    """Let ``agent`` match ``target_audio[N]`` on ``synth`` in ``steps`` steps (``steps + 1`` renders).
+
+    Starts from ``start_params`` [P] (normalised) or the definition's defaults; calls ``on_step`` after every
+    step. Returns the best patch seen, the start included.
+    """
+    began = time.perf_counter()
+    if agent.parameter_count != len(synth.parameters):
+        raise ValueError(
+            f"the agent moves {agent.parameter_count} parameters, {synth.definition.name} has "
+            f"{len(synth.parameters)}; load the agent with OnnxAgent.load(model_dir, synth.definition)"
+        )
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    target = check_target_audio(synth, target_audio)[None]
+    target_mel, target_spectra = agent.observe(target), log_spectra(target)
+    params = start_patch(synth, start_params)
+    audio = synth.render(params[None], note)
+    distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio))[0])
+    best_params, best_distance = params, distance_start
+    history: list[float] = []
+    for step in range(1, steps + 1):
+        action = agent.act(target_mel, agent.observe(audio), params[None])[0].astype(np.float64)  # as the env
+        params = quantise_all(synth.definition, np.clip(params + agent.max_step * action, 0.0, 1.0))
+        audio = synth.render(params[None], note)
+        distance = float(log_spectra_distance(target_spectra, log_spectra(audio))[0])
+        history.append(distance)
+        if distance < best_distance:
+            best_params, best_distance = params, distance
+        if on_step is not None:
+            on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=best_distance))
+    return MatchResult(
+        params=best_params, distance_start=distance_start, distance=best_distance, renders=steps + 1,
+        seconds=time.perf_counter() - began, steps=steps, note=note, method="agent", history=history,
+    )

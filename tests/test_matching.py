@@ -1,0 +1,89 @@
+"""The match loop: it is the training environment's episode step for step, keeps the best patch, and reports it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthmatch.agent import OnnxAgent
+from synthmatch.distances import multires_stft_distance
+from synthmatch.matching import MatchProgress, match_with_agent
+from synthmatch.params import quantise_all
+from synthmatch.synths import Synth, open_synth
+from synthmatch.training.environment import SynthMatchEnv
+from synthmatch.training.export import export_untrained_model
+from synthmatch.training.networks import NetworkConfig
+
+torch.set_num_threads(1)
+
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return open_synth("builtin")
+
+
+@pytest.fixture(scope="module")
+def agent(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> OnnxAgent:
+    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
+    folder = export_untrained_model(synth.definition, tmp_path_factory.mktemp("model"), small, seed=3, oneshot=False)
+    return OnnxAgent.load(folder, synth.definition)
+
+
+@pytest.fixture(scope="module")
+def target(synth: Synth) -> np.ndarray:
+    patch = quantise_all(synth.definition, np.random.default_rng(5).random(len(synth.parameters)))
+    return synth.render(patch[None], 55)[0]
+
+
+def test_the_loop_is_the_environments_episode(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    start = quantise_all(synth.definition, np.random.default_rng(6).random(len(synth.parameters)))
+    result = match_with_agent(synth, agent, target, 55, STEPS, start_params=start)
+    env = SynthMatchEnv(synth, max_step=agent.max_step)
+    obs, info = env.reset(options={"target_audio": target, "note": 55, "start_params": start})
+    assert info["distance"] == pytest.approx(result.distance_start, rel=1e-9)
+    distances = []
+    for _ in range(STEPS):
+        action = agent.act(obs["target"][None], obs["current"][None], obs["params"][None])[0]
+        obs, _, _, _, info = env.step(action)
+        distances.append(info["distance"])
+    np.testing.assert_allclose(result.history, distances, rtol=1e-9)
+    assert len(set(result.history)) > 1  # the patch really moved
+
+
+def test_the_best_patch_is_kept_and_measured_honestly(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    result = match_with_agent(synth, agent, target, 55, STEPS)
+    assert result.renders == STEPS + 1 and result.steps == STEPS and len(result.history) == STEPS
+    assert result.distance == min(result.distance_start, *result.history) <= result.distance_start
+    assert result.method == "agent" and result.note == 55 and result.seconds > 0.0
+    np.testing.assert_array_equal(quantise_all(synth.definition, result.params), result.params)
+    rendered = synth.render(result.params[None], 55)
+    assert multires_stft_distance(rendered, target[None])[0] == pytest.approx(result.distance, rel=1e-6)
+
+
+def test_the_default_start_is_the_definitions_default_patch(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    result = match_with_agent(synth, agent, target, 55, 0)
+    assert result.renders == 1 and result.history == []
+    defaults = quantise_all(synth.definition, np.array(synth.definition.defaults_normalised()))
+    np.testing.assert_array_equal(result.params, defaults)
+    assert result.distance == result.distance_start
+
+
+def test_progress_is_reported_after_every_step(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    seen: list[MatchProgress] = []
+    result = match_with_agent(synth, agent, target, 55, 4, on_step=seen.append)
+    assert [p.step for p in seen] == [1, 2, 3, 4]
+    assert [p.distance for p in seen] == result.history
+    best = [p.best_distance for p in seen]
+    assert best == sorted(best, reverse=True) and best[-1] == result.distance
+
+
+def test_bad_inputs_say_how_to_fix_them(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"shape \(16000,\).*load_target"):
+        match_with_agent(synth, agent, target[:8000], 55, 2)
+    with pytest.raises(ValueError, match="start_params must be 20 normalised values"):
+        match_with_agent(synth, agent, target, 55, 2, start_params=np.full(20, 1.5))
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        match_with_agent(synth, agent, target, 55, -1)
