@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from synthmatch.machine import describe_machine
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.system()}
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -44,7 +31,7 @@ def report(name: str, rows: Sequence[dict[str, Any]], columns: Sequence[str], **
     print(f"\n{name}\n{format_table(rows, columns)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"name": name, "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    payload = {"name": name, "machine": describe_machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "rows": list(rows), **extra}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"-> {path}")

@@ -110,7 +110,8 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     targets.add_argument("--random", type=int, metavar="N", help="N random held-out patches (default 256)")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the targets and methods (default 1234)")
     ev.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
-    ev.add_argument("--methods", default="agent,random,cmaes,oneshot", help="comma-separated methods")
+    ev.add_argument("--methods", default="agent,random,cmaes,oneshot,agent+refine",
+                    help="comma-separated methods")
     ev.add_argument("--budgets", default="8,16,32,64,256,1024", help="comma-separated steps/render budgets")
     ev.add_argument("--out", type=Path, metavar="FILE.json", help="also write the JSON report here")
     ev.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
