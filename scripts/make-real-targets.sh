@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Render real-instrument targets for `synthmatch eval --targets DIR`: single notes of 12 General MIDI instruments
+# at 4 pitches each (48 mono WAVs, 44.1 kHz, 16-bit, 1.5 s), played by fluidsynth from the recorded-sample
+# TimGM6mb soundfont (Debian package timgm6mb-soundfont; installed with apt-get when missing).
+#
+# Usage: scripts/make-real-targets.sh [OUT_DIR]     (default: bench/targets/real/)
+#
+# Idempotent: a file that exists is kept, a missing one is rendered; the same soundfont and fluidsynth give the
+# same bytes (checked with sha256sum over two runs). Every note: program change, note-on at velocity 100, note-off
+# after 0.6 s, 1.5 s in all so the release is heard; reverb and chorus off, so the dry sample is the target.
+# Each note is one small MIDI file (written by the Python below, standard library only) rendered with
+#   fluidsynth -q -n -i -R 0 -C 0 -g 0.5 -r 44100 -T wav -O s16 -F STEREO.wav TimGM6mb.sf2 NOTE.mid
+# and then mixed to mono (the mean of the two channels). See docs/evaluation.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT_DIR="${1:-bench/targets/real}"
+SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2
+PYTHON=.venv/bin/python
+[ -x "$PYTHON" ] || PYTHON=python3
+
+if [ ! -f "$SOUNDFONT" ]; then
+    echo "make-real-targets: $SOUNDFONT missing; installing timgm6mb-soundfont" >&2
+    if [ "$(id -u)" -eq 0 ]; then apt-get install -y timgm6mb-soundfont >&2
+    else sudo apt-get install -y timgm6mb-soundfont >&2; fi
+fi
+command -v fluidsynth >/dev/null || { echo "make-real-targets: fluidsynth missing: apt-get install fluidsynth" >&2; exit 1; }
+
+mkdir -p "$OUT_DIR"
+printf '*\n' > "$OUT_DIR/.gitignore"  # rendered data, never committed
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+# GM program (0-based), short name, four MIDI notes inside the instrument's range and the synths' 36..84.
+INSTRUMENTS="
+0 piano 48 60 72 84
+11 vibraphone 55 65 72 79
+16 organ 48 60 72 84
+24 guitar 43 52 59 67
+33 bass 36 40 45 52
+48 strings 48 55 67 79
+56 trumpet 55 62 69 76
+61 brass 48 55 62 70
+71 clarinet 50 57 64 71
+73 flute 62 69 76 84
+81 sawlead 48 60 72 84
+89 pad 48 55 62 70
+"
+
+rendered=0
+kept=0
+while read -r program name notes; do
+    [ -n "$program" ] || continue
+    for note in $notes; do
+        file="$(printf '%s/%03d-%s-n%03d.wav' "$OUT_DIR" "$program" "$name" "$note")"
+        if [ -f "$file" ]; then kept=$((kept + 1)); continue; fi
+        "$PYTHON" - "$program" "$note" "$WORK/note.mid" <<'PY'
+"""Write a one-note Standard MIDI File: program change, note-on at 0 s, note-off at 0.6 s, end at 1.5 s."""
+import struct
+import sys
+
+program, note, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+TICKS_PER_QUARTER = 480  # at the default tempo of 120 bpm: 960 ticks per second
+
+
+def delta(ticks: int) -> bytes:
+    """A MIDI variable-length quantity."""
+    out = [ticks & 0x7F]
+    ticks >>= 7
+    while ticks:
+        out.append(0x80 | (ticks & 0x7F))
+        ticks >>= 7
+    return bytes(reversed(out))
+
+
+events = (
+    delta(0) + bytes([0xC0, program])
+    + delta(0) + bytes([0x90, note, 100])
+    + delta(576) + bytes([0x80, note, 0])
+    + delta(864) + bytes([0xFF, 0x2F, 0x00])
+)
+with open(path, "wb") as midi:
+    midi.write(b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_QUARTER))
+    midi.write(b"MTrk" + struct.pack(">I", len(events)) + events)
+PY
+        fluidsynth -q -n -i -R 0 -C 0 -g 0.5 -r 44100 -T wav -O s16 -F "$WORK/stereo.wav" "$SOUNDFONT" \
+            "$WORK/note.mid" >/dev/null
+        "$PYTHON" - "$WORK/stereo.wav" "$WORK/mono.wav" <<'PY'
+"""Mix a 16-bit stereo WAV to mono: each frame is the mean of its two channels, rounded towards minus infinity."""
+import array
+import sys
+import wave
+
+with wave.open(sys.argv[1], "rb") as stereo:
+    assert stereo.getnchannels() == 2 and stereo.getsampwidth() == 2, "fluidsynth wrote an unexpected format"
+    rate, frames = stereo.getframerate(), array.array("h", stereo.readframes(stereo.getnframes()))
+if sys.byteorder == "big":
+    frames.byteswap()
+mono = array.array("h", ((frames[i] + frames[i + 1]) >> 1 for i in range(0, len(frames), 2)))
+if sys.byteorder == "big":
+    mono.byteswap()
+with wave.open(sys.argv[2], "wb") as out:
+    out.setnchannels(1)
+    out.setsampwidth(2)
+    out.setframerate(rate)
+    out.writeframes(mono.tobytes())
+PY
+        mv "$WORK/mono.wav" "$file"
+        rendered=$((rendered + 1))
+    done
+done <<< "$INSTRUMENTS"
+echo "make-real-targets: $rendered rendered, $kept already there, in $OUT_DIR" >&2

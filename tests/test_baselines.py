@@ -1,0 +1,161 @@
+"""The baselines: honest render counts, the best patch kept and truly measured, seeded, and the one-shot trainer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synthmatch.agent import load_metadata
+from synthmatch.distances import multires_stft_distance
+from synthmatch.matching import MatchResult
+from synthmatch.params import quantise_all
+from synthmatch.synths import Synth, open_synth
+from synthmatch.training.baselines import METHODS, OnnxOneShot, get_method, load_model
+from synthmatch.training.evaluate import random_targets
+from synthmatch.training.export import export_untrained_model
+from synthmatch.training.networks import NetworkConfig
+from synthmatch.training.oneshot import OneShotConfig, attach_oneshot, train_oneshot
+
+torch.set_num_threads(1)
+
+SMALL = NetworkConfig(embed_dim=32, channels=8, hidden=32)
+#: Renders each method may use beyond its budget: the agents render the start and then one note per step.
+EXTRA_RENDERS = {"agent": 1, "agent+refine": 1, "random": 0, "cmaes": 0, "oneshot": 0}
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return open_synth("builtin")
+
+
+@pytest.fixture(scope="module")
+def model_dir(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised model with a one-shot head: it moves the knobs, not well."""
+    return export_untrained_model(synth.definition, tmp_path_factory.mktemp("model"), SMALL, seed=1)
+
+
+@pytest.fixture(scope="module")
+def target(synth: Synth) -> tuple[np.ndarray, int]:
+    """An audible random patch's sound and its note."""
+    held_out = random_targets(synth, 1, seed=11)[0]
+    return held_out.audio, held_out.note
+
+
+def match(
+    method: str, synth: Synth, target: tuple[np.ndarray, int], budget: int, seed: int, model_dir: Path | None
+) -> MatchResult:
+    """One match of ``target`` (audio, note) with ``method``, seeded."""
+    audio, note = target
+    return METHODS[method](synth, audio, note, budget, np.random.default_rng(seed), model_dir)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("budget", [1, 6, 14])
+def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
+    method: str, budget: int, synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+) -> None:
+    result = match(method, synth, target, budget, 0, model_dir)
+    expected = 1 if method == "oneshot" else budget + EXTRA_RENDERS[method]
+    assert result.renders == expected and result.method == method and result.note == target[1]
+    assert len(result.history) == result.steps == expected - 1
+    assert result.params.shape == (len(synth.parameters),)
+    np.testing.assert_array_equal(result.params, quantise_all(synth.definition, result.params))
+    assert result.distance == min([result.distance_start, *result.history])
+    heard = multires_stft_distance(synth.render(result.params[None], target[1]), target[0][None])[0]
+    assert heard == pytest.approx(result.distance, rel=1e-6)  # the reported distance is the patch's real one
+
+
+@pytest.mark.parametrize("method", ["random", "cmaes"])
+def test_searching_from_the_default_patch_finds_a_closer_one(
+    method: str, synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+) -> None:
+    result = match(method, synth, target, 32, 0, model_dir)
+    agent = match("agent", synth, target, 1, 0, model_dir)
+    assert result.distance_start == agent.distance_start  # every method starts from the same patch
+    assert result.distance < result.distance_start
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_same_seed_gives_the_same_match(
+    method: str, synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+) -> None:
+    first, second = (match(method, synth, target, 14, 5, model_dir) for _ in range(2))
+    np.testing.assert_array_equal(first.params, second.params)
+    assert first.history == second.history
+
+
+@pytest.mark.parametrize("method", ["random", "cmaes"])
+def test_another_seed_searches_elsewhere(method: str, synth: Synth, target: tuple[np.ndarray, int]) -> None:
+    assert match(method, synth, target, 14, 5, None).history != match(method, synth, target, 14, 6, None).history
+
+
+def test_agent_then_refine_is_the_agent_for_three_quarters_of_the_budget(
+    synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+) -> None:
+    refined = match("agent+refine", synth, target, 16, 0, model_dir)
+    agent = match("agent", synth, target, 12, 0, model_dir)
+    assert refined.history[:12] == agent.history and refined.distance <= agent.distance
+    assert len(set(refined.history[12:])) == 4  # then four renders of its own around the agent's best
+
+
+class CountingSynth:
+    """A synth that counts its render calls."""
+
+    def __init__(self, synth: Synth) -> None:
+        self.synth, self.definition, self.calls = synth, synth.definition, 0
+        self.parameters, self.sample_rate = synth.parameters, synth.sample_rate
+
+    def render(self, params: np.ndarray, note: int | None = None, velocity: int | None = None) -> np.ndarray:
+        self.calls += 1
+        return self.synth.render(params, note, velocity)
+
+
+def test_cmaes_renders_each_generation_in_one_call(synth: Synth, target: tuple[np.ndarray, int]) -> None:
+    counting = CountingSynth(synth)
+    result = METHODS["cmaes"](counting, target[0], target[1], 1 + 12 + 12 + 5, np.random.default_rng(0), None)
+    assert result.renders == 30 and counting.calls == 4  # the start, two generations of 12, then the last 5
+
+
+def test_an_unknown_method_suggests_the_closest_name() -> None:
+    with pytest.raises(ValueError, match="unknown method 'cma-es'; did you mean 'cmaes'"):
+        get_method("cma-es")
+    with pytest.raises(ValueError, match="choose from agent, random, cmaes, oneshot, agent\\+refine"):
+        get_method("annealing")
+
+
+def test_a_budget_below_one_is_refused(synth: Synth, target: tuple[np.ndarray, int]) -> None:
+    with pytest.raises(ValueError, match="random: budget 0 must be an int >= 1"):
+        match("random", synth, target, 0, 0, Path("."))
+
+
+def headless_copy(model_dir: Path, folder: Path) -> Path:
+    """A copy of ``model_dir`` without its one-shot network."""
+    shutil.copytree(model_dir, folder)
+    (folder / "oneshot.onnx").unlink()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["files"]["oneshot"] = None
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    return folder
+
+
+def test_the_one_shot_trainer_learns_and_its_network_joins_a_model_folder(
+    synth: Synth, target: tuple[np.ndarray, int], model_dir: Path, tmp_path: Path
+) -> None:
+    folder = headless_copy(model_dir, tmp_path / "model")
+    with pytest.raises(FileNotFoundError, match="python -m synthmatch.training.oneshot --model"):
+        match("oneshot", synth, target, 1, 0, folder)
+    config = OneShotConfig(steps=20, batch_size=16, lr=3e-3, validation_samples=64, networks=SMALL)
+    trained = train_oneshot(synth, config, progress=False)
+    assert len(trained.losses) == 20 and trained.validation_mse < trained.validation_mse_start
+    attach_oneshot(trained.regressor, folder, trained.summary(config))
+    assert load_metadata(folder).raw["training"]["oneshot"]["steps"] == 20
+    oneshot = load_model(OnnxOneShot, folder, synth.definition)
+    mel = oneshot.observe(target[0][None])
+    with torch.no_grad():
+        expected = trained.regressor(torch.from_numpy(mel)).numpy()
+    np.testing.assert_allclose(oneshot.predict(mel), expected, atol=1e-4)

@@ -1,0 +1,236 @@
+"""`synthmatch eval`: every method at every budget on the same targets, in one process, measured the same way.
+
+Targets are either a seeded held-out set of random patches (their patch is known, so parameter MAE is reported)
+or a folder of recordings (the patch is unknown: ``param_mae`` is null). Random targets are drawn by the training
+environment's own rules (:meth:`MatchTask.start`: a note uniform over the playable range, a uniform quantised
+patch, drawn again while it peaks below AUDIBLE_PEAK_DB) from the stream ``SeedSequence([seed, HELD_OUT_STREAM])``,
+one child per target, which training never draws from (it seeds with plain integers), so the first k of N
+targets are the same for every N. A recording's note is its estimated pitch (:func:`synthmatch.pitch.choose_note`),
+as ``synthmatch match`` does. Every method starts from the definition's default patch (see
+:mod:`synthmatch.training.baselines`), and each (target, method, budget) has its own random stream.
+
+Each row: ``method``, ``budget``, ``target``, ``note``, ``distance_start``, ``distance`` (primary, nepers),
+``renders``, ``seconds``, ``lsd_db``, ``mfcc_l1``, ``spectral_convergence`` (of the best patch's sound),
+``param_mae`` (or null), ``success`` (distance below the environment's success threshold). The summary has,
+per method and budget, the median and interquartile range of the distance, the medians of the other metrics,
+the success rate, the mean renders and the wall time. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pedalboard.io import get_supported_read_formats
+from tqdm import tqdm
+
+from synthmatch import __version__
+from synthmatch.agent import default_model_dir
+from synthmatch.audio_files import load_target
+from synthmatch.definitions import find_definition
+from synthmatch.distances import DISTANCES, PRIMARY, param_mae
+from synthmatch.machine import describe_machine
+from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.synths import Synth, open_synth
+from synthmatch.training.baselines import MODEL_METHODS, get_method, load_model
+from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD, MatchTask
+
+#: Second seed word of the held-out targets' stream: SeedSequence([seed, HELD_OUT_STREAM]).spawn(N).
+HELD_OUT_STREAM = 0x5E1D
+#: Second seed word of the methods' streams: default_rng([seed, METHOD_STREAM, crc32(method), budget, target]).
+METHOD_STREAM = 0xBA5E
+#: Random targets when neither --targets nor --random is given.
+DEFAULT_RANDOM_TARGETS = 256
+#: Audio distances measured on each best patch besides the primary one (names from synthmatch.distances).
+SECONDARY = ("lsd_db", "mfcc_l1", "spectral_convergence")
+#: Keys of every row, in order.
+ROW_KEYS = ("method", "budget", "target", "note", "distance_start", "distance", "renders", "seconds", *SECONDARY,
+            "param_mae", "success")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of an evaluation: its name, its sound, the note to play, and its patch when known."""
+
+    name: str
+    audio: npt.NDArray[np.float32]
+    """The sound [N] at the synth's sample rate and render length."""
+    note: int
+    params: npt.NDArray[np.float64] | None
+    """The patch [P] that made it (normalised, quantised), None for a recording."""
+
+
+def random_targets(synth: Synth, count: int, seed: int) -> list[Target]:
+    """``count`` held-out random patches at random notes, drawn as the environment draws its targets."""
+    if count < 1:
+        raise ValueError(f"--random {count}: the number of random targets must be at least 1 (default 256)")
+    task = MatchTask(synth)
+    children = np.random.SeedSequence([seed, HELD_OUT_STREAM]).spawn(count)
+    batch = task.start([np.random.default_rng(child) for child in children], {"start": "default"})
+    audio = task.render(batch.target_params, batch.notes)
+    return [Target(f"random-{i:04d}", audio[i], int(batch.notes[i]), batch.target_params[i]) for i in range(count)]
+
+
+def folder_targets(synth: Synth, folder: Path) -> list[Target]:
+    """Every audio file directly in ``folder`` (sorted by name), loaded as a target at its estimated pitch."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--targets {folder}: no such folder; make one with scripts/make-real-targets.sh")
+    formats = {suffix.lower() for suffix in get_supported_read_formats()}
+    files = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in formats)
+    if not files:
+        raise ValueError(f"--targets {folder}: no audio files ({', '.join(sorted(formats))}) in it; "
+                         "scripts/make-real-targets.sh renders a set")
+    definition = synth.definition
+    targets = []
+    for path in files:
+        audio = load_target(path, synth.sample_rate, definition.note.render_samples)
+        note = choose_note(definition.note, estimate_f0_hz(audio, synth.sample_rate))
+        targets.append(Target(path.name, audio, note, None))
+    return targets
+
+
+def evaluate(
+    synth: Synth, targets: Sequence[Target], methods: Sequence[str], budgets: Sequence[int], seed: int,
+    model_dir: Path | None = None, progress: bool = False,
+) -> list[dict[str, Any]]:
+    """One row (see ROW_KEYS) per target, method and budget, in that nesting order; progress on stderr if asked.
+
+    The methods that need a model load it from ``model_dir`` (None: the synth's shipped one) before any timing.
+    """
+    functions = {name: get_method(name) for name in methods}
+    for name in methods:
+        if name in MODEL_METHODS:
+            load_model(MODEL_METHODS[name], model_dir, synth.definition)
+    rows = []
+    runs = tqdm(total=len(targets) * len(methods) * len(budgets), desc="eval", unit="match", file=sys.stderr,
+                disable=None if progress else True)
+    for index, target in enumerate(targets):
+        for name in methods:
+            runs.set_postfix(target=target.name, method=name, refresh=False)
+            for budget in budgets:
+                rng = np.random.default_rng([seed, METHOD_STREAM, zlib.crc32(name.encode()), budget, index])
+                result = functions[name](synth, target.audio, target.note, budget, rng, model_dir)
+                best_audio = synth.render(result.params[None], target.note)
+                rows.append({
+                    "method": name, "budget": budget, "target": target.name, "note": target.note,
+                    "distance_start": result.distance_start, "distance": result.distance,
+                    "renders": result.renders, "seconds": result.seconds,
+                    **{metric: float(DISTANCES[metric](best_audio, target.audio[None], synth.sample_rate)[0])
+                       for metric in SECONDARY},
+                    "param_mae": None if target.params is None else float(param_mae(result.params, target.params)[0]),
+                    "success": result.distance < DEFAULT_SUCCESS_THRESHOLD,
+                })
+                runs.update()
+    runs.close()
+    return rows
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per method and budget (in the rows' order): medians, the distance's interquartile range, rates and costs."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["budget"]), []).append(row)
+    summary = []
+    for (method, budget), group in groups.items():
+        def column(key: str, group: list[dict[str, Any]] = group) -> npt.NDArray[np.float64]:
+            return np.array([row[key] for row in group if row[key] is not None], dtype=np.float64)
+
+        distance, errors, seconds = column("distance"), column("param_mae"), column("seconds")
+        summary.append({
+            "method": method, "budget": budget, "targets": len(group),
+            "distance_median": float(np.median(distance)),
+            "distance_iqr": [float(np.percentile(distance, 25)), float(np.percentile(distance, 75))],
+            "distance_start_median": float(np.median(column("distance_start"))),
+            **{f"{metric}_median": float(np.median(column(metric))) for metric in SECONDARY},
+            "param_mae_median": float(np.median(errors)) if errors.size else None,
+            "success_rate": float(np.mean(column("success"))),
+            "renders_mean": float(np.mean(column("renders"))),
+            "seconds_median": float(np.median(seconds)),
+            "seconds_total": float(np.sum(seconds)),
+        })
+    return summary
+
+
+def format_table(summary: Sequence[dict[str, Any]]) -> str:
+    """The summary as an aligned text table for the screen."""
+    header = ("method", "budget", f"{PRIMARY} median [IQR]", "lsd_db", "mfcc_l1", "spec_conv", "param_mae",
+              "success", "renders", "s/target")
+    lines = [header]
+    for s in summary:
+        q25, q75 = s["distance_iqr"]
+        mae = "-" if s["param_mae_median"] is None else f"{s['param_mae_median']:.3f}"
+        lines.append((
+            s["method"], str(s["budget"]), f"{s['distance_median']:.3f} [{q25:.3f}, {q75:.3f}]",
+            f"{s['lsd_db_median']:.2f}", f"{s['mfcc_l1_median']:.2f}", f"{s['spectral_convergence_median']:.3f}",
+            mae, f"{100 * s['success_rate']:.0f}%", f"{s['renders_mean']:.0f}", f"{s['seconds_median']:.3f}",
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines]
+    text.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(text)
+
+
+def parse_methods(text: str) -> list[str]:
+    """``--methods`` as a list of known method names, in order, without repeats; did-you-mean errors."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise ValueError(f"--methods {text!r} names no method; give e.g. agent,random,cmaes,oneshot")
+    for name in names:
+        get_method(name)
+    return names
+
+
+def parse_budgets(text: str) -> list[int]:
+    """``--budgets`` as a list of whole numbers >= 1 (steps or renders), in order, without repeats."""
+    budgets = []
+    for part in (part.strip() for part in text.split(",")):
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(f"--budgets {text!r}: {part!r} is not a whole number >= 1; give e.g. 8,16,32,64")
+        budgets.append(int(part))
+    return list(dict.fromkeys(budgets))
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """`synthmatch eval`: the summary table on screen (or one JSON object with --json), the report to --out."""
+    methods, budgets = parse_methods(args.methods), parse_budgets(args.budgets)
+    definition = find_definition(args.synth)
+    synth = open_synth(definition)
+    model_dir = None
+    if any(name in MODEL_METHODS for name in methods):
+        model_dir = args.model if args.model is not None else default_model_dir(definition)
+    if args.targets is not None:
+        targets = folder_targets(synth, args.targets)
+        described: dict[str, Any] = {"kind": "folder", "path": str(args.targets), "count": len(targets)}
+    else:
+        count = DEFAULT_RANDOM_TARGETS if args.random is None else args.random
+        targets = random_targets(synth, count, args.seed)
+        described = {"kind": "random", "count": count, "stream": f"SeedSequence([{args.seed}, {HELD_OUT_STREAM:#x}])"}
+    began = time.perf_counter()
+    rows = evaluate(synth, targets, methods, budgets, args.seed, model_dir, progress=True)
+    report = {
+        "rows": rows, "summary": summarise(rows), "synth": definition.name, "synth_sha256": definition.sha256,
+        "seed": args.seed, "targets": described, "methods": methods, "budgets": budgets,
+        "model": None if model_dir is None else str(model_dir), "success_threshold": DEFAULT_SUCCESS_THRESHOLD,
+        "seconds": time.perf_counter() - began, "machine": describe_machine(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "synthmatch_version": __version__,
+    }
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{definition.name}: {len(targets)} {described['kind']} targets, seed {args.seed}, "
+              f"{report['seconds']:.0f} s; distances in nepers, success below {DEFAULT_SUCCESS_THRESHOLD}")
+        print(format_table(report["summary"]))
+    return 0
