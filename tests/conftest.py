@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthmatch.definitions import load_definition
+from synthmatch.definitions import find_definition, load_definition
 from synthmatch.synths.vst3 import PluginNotFound, Vst3Synth
 
 NEKOBI_TOML = Path(str(resources.files("synthmatch.synthdefs").joinpath("nekobi.toml")))
@@ -20,3 +20,17 @@ def nekobi_synth() -> Vst3Synth:
         return Vst3Synth(load_definition(NEKOBI_TOML))
     except PluginNotFound:
         pytest.skip("Nekobi not built: run scripts/build-nekobi.sh")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised model folder for the builtin synth (agent and one-shot head), exported once.
+
+    For tests that need some valid model, not a good one; tests must not change it. torch is imported here, not at
+    the top, so that collecting the torch-free tests imports no torch.
+    """
+    from synthmatch.training.export import export_untrained_model
+    from synthmatch.training.networks import NetworkConfig
+
+    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
+    return export_untrained_model(find_definition("builtin"), tmp_path_factory.mktemp("model"), small)

@@ -14,8 +14,6 @@ import torch
 from synthmatch.agent import OnnxAgent, default_model_dir, open_session
 from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.features import MEL_CEILING_DB
-from synthmatch.training.export import export_untrained_model
-from synthmatch.training.networks import NetworkConfig
 
 torch.set_num_threads(1)
 
@@ -26,10 +24,8 @@ def builtin() -> SynthDefinition:
 
 
 @pytest.fixture(scope="module")
-def agent(builtin: SynthDefinition, tmp_path_factory: pytest.TempPathFactory) -> OnnxAgent:
-    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-    folder = export_untrained_model(builtin, tmp_path_factory.mktemp("model"), small, oneshot=False)
-    return OnnxAgent.load(folder, builtin)
+def agent(builtin: SynthDefinition, tiny_model_dir: Path) -> OnnxAgent:
+    return OnnxAgent.load(tiny_model_dir, builtin)
 
 
 def test_the_live_wing_never_imports_torch() -> None:

@@ -17,7 +17,6 @@ from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.baselines import METHODS, OnnxOneShot, get_method, load_model
 from synthmatch.training.evaluate import random_targets
-from synthmatch.training.export import export_untrained_model
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.oneshot import OneShotConfig, attach_oneshot, train_oneshot
 
@@ -31,12 +30,6 @@ EXTRA_RENDERS = {"agent": 1, "agent+refine": 1, "random": 0, "cmaes": 0, "onesho
 @pytest.fixture(scope="module")
 def synth() -> Synth:
     return open_synth("builtin")
-
-
-@pytest.fixture(scope="module")
-def model_dir(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny randomly initialised model with a one-shot head: it moves the knobs, not well."""
-    return export_untrained_model(synth.definition, tmp_path_factory.mktemp("model"), SMALL, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +50,9 @@ def match(
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("budget", [1, 6, 14])
 def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
-    method: str, budget: int, synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+    method: str, budget: int, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    result = match(method, synth, target, budget, 0, model_dir)
+    result = match(method, synth, target, budget, 0, tiny_model_dir)
     expected = 1 if method == "oneshot" else budget + EXTRA_RENDERS[method]
     assert result.renders == expected and result.method == method and result.note == target[1]
     assert len(result.history) == result.steps == expected - 1
@@ -72,19 +65,19 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
 
 @pytest.mark.parametrize("method", ["random", "cmaes"])
 def test_searching_from_the_default_patch_finds_a_closer_one(
-    method: str, synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+    method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    result = match(method, synth, target, 32, 0, model_dir)
-    agent = match("agent", synth, target, 1, 0, model_dir)
+    result = match(method, synth, target, 32, 0, tiny_model_dir)
+    agent = match("agent", synth, target, 1, 0, tiny_model_dir)
     assert result.distance_start == agent.distance_start  # every method starts from the same patch
     assert result.distance < result.distance_start
 
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_the_same_seed_gives_the_same_match(
-    method: str, synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+    method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    first, second = (match(method, synth, target, 14, 5, model_dir) for _ in range(2))
+    first, second = (match(method, synth, target, 14, 5, tiny_model_dir) for _ in range(2))
     np.testing.assert_array_equal(first.params, second.params)
     assert first.history == second.history
 
@@ -95,10 +88,10 @@ def test_another_seed_searches_elsewhere(method: str, synth: Synth, target: tupl
 
 
 def test_agent_then_refine_is_the_agent_for_three_quarters_of_the_budget(
-    synth: Synth, target: tuple[np.ndarray, int], model_dir: Path
+    synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    refined = match("agent+refine", synth, target, 16, 0, model_dir)
-    agent = match("agent", synth, target, 12, 0, model_dir)
+    refined = match("agent+refine", synth, target, 16, 0, tiny_model_dir)
+    agent = match("agent", synth, target, 12, 0, tiny_model_dir)
     assert refined.history[:12] == agent.history and refined.distance <= agent.distance
     assert len(set(refined.history[12:])) == 4  # then four renders of its own around the agent's best
 
@@ -144,9 +137,9 @@ def headless_copy(model_dir: Path, folder: Path) -> Path:
 
 
 def test_the_one_shot_trainer_learns_and_its_network_joins_a_model_folder(
-    synth: Synth, target: tuple[np.ndarray, int], model_dir: Path, tmp_path: Path
+    synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    folder = headless_copy(model_dir, tmp_path / "model")
+    folder = headless_copy(tiny_model_dir, tmp_path / "model")
     with pytest.raises(FileNotFoundError, match="python -m synthmatch.training.oneshot --model"):
         match("oneshot", synth, target, 1, 0, folder)
     config = OneShotConfig(steps=20, batch_size=16, lr=3e-3, validation_samples=64, networks=SMALL)

@@ -15,8 +15,6 @@ from synthmatch.cli import main
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import AUDIBLE_PEAK_DB
 from synthmatch.training.evaluate import ROW_KEYS, random_targets
-from synthmatch.training.export import export_untrained_model
-from synthmatch.training.networks import NetworkConfig
 
 torch.set_num_threads(1)
 
@@ -97,11 +95,9 @@ def test_recordings_are_played_at_their_pitch_without_a_patch_error(
 
 
 def test_the_agent_and_the_one_shot_regressor_are_evaluated_with_the_model_given(
-    capsys: pytest.CaptureFixture[str], synth: Synth, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path
 ) -> None:
-    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-    model = export_untrained_model(synth.definition, tmp_path / "model", small, seed=2)
-    assert main(["eval", "--random", "2", "--model", str(model), "--methods", "agent,oneshot,agent+refine",
+    assert main(["eval", "--random", "2", "--model", str(tiny_model_dir), "--methods", "agent,oneshot,agent+refine",
                  "--budgets", "4"]) == 0
     table = capsys.readouterr().out
     for words in ("agent ", "oneshot", "agent+refine", "mrstft median [IQR]", "2 random targets"):

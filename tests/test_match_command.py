@@ -19,18 +19,10 @@ from synthmatch.definitions import find_definition
 from synthmatch.params import quantise_all
 from synthmatch.patches import Patch, PatchError, read_patch, write_patch
 from synthmatch.synths import open_synth
-from synthmatch.training.export import export_untrained_model
-from synthmatch.training.networks import NetworkConfig
 
 torch.set_num_threads(1)
 
 JSON_KEYS = {"distance_start", "distance", "renders", "seconds", "params", "method", "note", "steps", "synth"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-    return export_untrained_model(find_definition("builtin"), tmp_path_factory.mktemp("model"), small, oneshot=False)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +38,12 @@ def target_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_match_prints_one_json_object_and_writes_the_patch(model_dir: Path, target_wav: Path, tmp_path: Path) -> None:
+def test_match_prints_one_json_object_and_writes_the_patch(
+    tiny_model_dir: Path, target_wav: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "patch.json"
     command = [sys.executable, "-m", "synthmatch", "match", str(target_wav), "--synth", "builtin",
-               "--model", str(model_dir), "--steps", "4", "--json", "--out", str(out)]
+               "--model", str(tiny_model_dir), "--steps", "4", "--json", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
@@ -68,9 +62,9 @@ def test_match_prints_one_json_object_and_writes_the_patch(model_dir: Path, targ
 
 
 def test_the_summary_for_people_names_the_distances_and_the_patch(
-    model_dir: Path, target_wav: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path, target_wav: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["match", str(target_wav), "--model", str(model_dir), "--steps", "2", "--note", "60"]) == 0
+    assert main(["match", str(target_wav), "--model", str(tiny_model_dir), "--steps", "2", "--note", "60"]) == 0
     text = capsys.readouterr().out
     assert "MIDI note 60" in text and "distance" in text and "cutoff_hz" in text
 
@@ -84,9 +78,9 @@ def test_the_summary_for_people_names_the_distances_and_the_patch(
     ],
 )
 def test_user_errors_are_one_clear_line(
-    model_dir: Path, target_wav: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    tiny_model_dir: Path, target_wav: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    assert main(["match", str(target_wav), "--model", str(model_dir), *extra]) == 1
+    assert main(["match", str(target_wav), "--model", str(tiny_model_dir), *extra]) == 1
     error = capsys.readouterr().err
     assert error.startswith("synthmatch match: error:") and error.count("\n") == 1
     assert re.search(message, error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +14,6 @@ from synthmatch.matching import MatchProgress, match_with_agent
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import SynthMatchEnv
-from synthmatch.training.export import export_untrained_model
-from synthmatch.training.networks import NetworkConfig
 
 torch.set_num_threads(1)
 
@@ -26,10 +26,8 @@ def synth() -> Synth:
 
 
 @pytest.fixture(scope="module")
-def agent(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> OnnxAgent:
-    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-    folder = export_untrained_model(synth.definition, tmp_path_factory.mktemp("model"), small, seed=3, oneshot=False)
-    return OnnxAgent.load(folder, synth.definition)
+def agent(synth: Synth, tiny_model_dir: Path) -> OnnxAgent:
+    return OnnxAgent.load(tiny_model_dir, synth.definition)
 
 
 @pytest.fixture(scope="module")

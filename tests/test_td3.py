@@ -1,5 +1,5 @@
 """TD3: exploration noise only when asked, target policy smoothing, truncation bootstrapped, delayed actor and
-Polyak targets, the critic warm-up, exact resume, and learning a bandit whose best step is known.
+Polyak targets; what TD3 shares with SAC is tested in tests/test_actor_critic.py.
 """
 
 from __future__ import annotations
@@ -7,26 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_sac import (
-    bandit_steps,
-    changed,
-    learn_bandit,
-    observations,
-    parameters,
-    replay_batch,
-    saved_and_loaded,
-    tiny_networks,
-)
+from test_actor_critic import changed, make_td3, observations, parameters, replay_batch
 
 from synthmatch.training.algorithm import algorithm_class
 from synthmatch.training.td3 import TD3, Td3Config
 
 torch.set_num_threads(1)
-
-
-def make_td3(params: int = 3, seed: int = 0, **config: float) -> TD3:
-    """TD3 around tiny networks, no critic warm-up unless ``config`` asks."""
-    return TD3(*tiny_networks(params, seed), Td3Config(**{"critic_warmup_updates": 0, **config}), seed=seed)
 
 
 def test_registry_builds_td3_and_suggests_the_closest_name() -> None:
@@ -38,17 +24,6 @@ def test_registry_builds_td3_and_suggests_the_closest_name() -> None:
 def test_config_out_of_range_names_the_field_value_and_range() -> None:
     with pytest.raises(ValueError, match=r"Td3Config\.policy_delay = 0 is outside \[1, inf\)"):
         Td3Config(policy_delay=0)
-
-
-def test_without_exploration_acts_as_the_exported_policy_and_deterministically() -> None:
-    td3 = make_td3()
-    obs = observations(replay_batch(5, 3))
-    observer, policy = td3.policy_modules()
-    with torch.no_grad():
-        exported = policy(observer(torch.from_numpy(obs["target"]), torch.from_numpy(obs["current"])),
-                          torch.from_numpy(obs["params"])).numpy()
-    np.testing.assert_array_equal(td3.act(obs, explore=False), exported)
-    np.testing.assert_array_equal(td3.act(obs, explore=False), td3.act(obs, explore=False))
 
 
 def test_exploring_adds_gaussian_noise_of_the_configured_std_and_stays_in_bounds() -> None:
@@ -104,33 +79,3 @@ def test_actor_and_targets_move_every_policy_delay_updates_by_polyak_averaging()
         assert changed(online, initial[name])
         for old, new, averaged in zip(initial[name], online.parameters(), target.parameters(), strict=True):
             torch.testing.assert_close(averaged, 0.7 * old + 0.3 * new, atol=1e-7, rtol=1e-6)
-
-
-def test_critic_warmup_trains_only_the_critic_then_the_actor_and_observer_follow() -> None:
-    td3 = make_td3(critic_warmup_updates=2, policy_delay=1)
-    policy, observer, critic = parameters(td3.policy), parameters(td3.observer), parameters(td3.critic)
-    for seed in range(2):
-        assert "actor_loss" not in td3.update(replay_batch(8, 3, seed))
-    assert not changed(td3.policy, policy) and not changed(td3.observer, observer)
-    assert changed(td3.critic, critic)
-    assert "actor_loss" in td3.update(replay_batch(8, 3, 2))
-    assert changed(td3.policy, policy) and changed(td3.observer, observer)
-
-
-def test_resuming_from_state_dict_continues_exactly() -> None:
-    first = make_td3(seed=0)
-    for seed in range(3):
-        first.update(replay_batch(8, 3, seed))
-    resumed = make_td3(seed=1)
-    resumed.load_state_dict(saved_and_loaded(first.state_dict()))
-    batch = replay_batch(8, 3, 9)
-    assert first.update(batch) == resumed.update(batch)
-    obs = observations(batch)
-    np.testing.assert_array_equal(first.act(obs, explore=True), resumed.act(obs, explore=True))
-
-
-def test_learns_the_best_step_of_a_bandit() -> None:
-    td3 = make_td3(params=1, actor_lr=1e-3, critic_lr=1e-3, critic_warmup_updates=50, policy_noise=0.05)
-    np.testing.assert_array_less(0.3, np.abs(bandit_steps(td3) - [0.6, -0.2]).max())  # not solved at the start
-    learn_bandit(td3)
-    np.testing.assert_allclose(bandit_steps(td3), [0.6, -0.2], atol=0.1)
