@@ -1,0 +1,219 @@
+"""The training configuration: one dataclass tree, loaded from TOML, logged whole with every run.
+
+A configuration file holds the top-level fields of :class:`TrainConfig` and one table per section
+(``[networks]``, ``[imitation]``, ``[rl]``, and the algorithms' own tables ``[sac]``, ``[td3]``). Every key is
+checked: an unknown one is refused with a "did you mean", a value of the wrong type or range names the file,
+the key, the value and the valid range. ``--config`` takes a path or the name of a shipped configuration
+(``training/configs/NAME.toml``: ``builtin`` is the shipped model's, ``smoke`` a tiny one for tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+from synthmatch.training.algorithm import ALGORITHMS
+from synthmatch.training.environment import DEFAULT_MAX_STEP
+from synthmatch.training.networks import NetworkConfig
+from synthmatch.training.registration import MAX_EPISODE_STEPS
+from synthmatch.training.sac import SacConfig
+from synthmatch.training.td3 import Td3Config
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ImitationConfig:
+    """The imitation warm start: behaviour cloning on the oracle's episodes, then DAgger rounds."""
+
+    bc_samples: int = 16384
+    """States visited by the oracle (random start, straight to the known target) for behaviour cloning."""
+    bc_updates: int = 3000
+    """Gradient steps of behaviour cloning on those states."""
+    dagger_rounds: int = 4
+    """Rounds of: roll out the policy, label every visited state with the oracle step, aggregate, retrain."""
+    dagger_samples: int = 8192
+    """States visited by the policy in each DAgger round."""
+    dagger_updates: int = 1500
+    """Gradient steps on the aggregated states after each DAgger round."""
+    batch_size: int = 128
+    """States per gradient step."""
+    lr: float = 1e-3
+    """Adam learning rate of the observer and the policy."""
+    hindsight: float = 0.5
+    """Fraction of each minibatch whose target is another visited state at the same note (see Demonstrations)."""
+    validation_samples: int = 1024
+    """Held-out oracle states on which the action MSE is reported (drawn from a stream training never uses)."""
+    initial_std: float = 0.1
+    """Pre-tanh std the policy's log-std head is taught to give: SAC's exploration when RL starts."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("bc_samples", "bc_updates", "batch_size", "lr", "validation_samples", "initial_std"))
+        _check_positive(self, ("dagger_rounds", "dagger_samples", "dagger_updates"), allow_zero=True)
+        if self.bc_samples < self.batch_size:
+            raise ValueError(f"bc_samples ({self.bc_samples}) must be at least batch_size ({self.batch_size})")
+        if not 0.0 <= self.hindsight <= 1.0:
+            raise ValueError(f"hindsight {self.hindsight} is outside [0, 1]: it is a fraction of each minibatch")
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """The reinforcement-learning fine-tune after imitation (the algorithm's own settings are in its table)."""
+
+    total_env_steps: int = 200_000
+    """Transitions collected in the RL stage (each vector step adds num_envs of them); 0 skips the stage."""
+    batch_size: int = 256
+    """Transitions per gradient update."""
+    buffer_size: int = 100_000
+    """Replay buffer capacity in transitions (three float16 mels each: about 24 KB)."""
+    learning_starts: int = 4096
+    """Transitions collected with the imitation policy (exploring) before the first update."""
+    updates_per_step: int = 1
+    """Gradient updates per vector-environment step (of num_envs transitions)."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("batch_size", "buffer_size", "learning_starts", "updates_per_step"))
+        _check_positive(self, ("total_env_steps",), allow_zero=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved as RUN_DIR/config.toml and in TensorBoard's text tab."""
+
+    seed: int = 0
+    """Seed of every random stream: networks, episodes, exploration, minibatches."""
+    synth: str = "builtin"
+    """Synth definition name or TOML path (the command's --synth replaces it)."""
+    algo: str = "sac"
+    """RL algorithm after imitation, a key of ALGORITHMS (the command's --algo replaces it)."""
+    num_envs: int = 16
+    """Episodes stepped together in one batched render."""
+    max_step: float = DEFAULT_MAX_STEP
+    """Largest change of a normalised parameter per step (action +-1); exported with the model."""
+    episode_steps: int = MAX_EPISODE_STEPS
+    """Steps after which an episode is truncated (the agent's matching budget)."""
+    validation_episodes: int = 64
+    """Seeded held-out episodes (default start patch) on which distance and success are reported."""
+    eval_interval: int = 20_000
+    """RL transitions between two validations (imitation validates after BC and after each DAgger round)."""
+    checkpoint_interval: int = 20_000
+    """RL transitions between two checkpoints (imitation checkpoints after BC and after each DAgger round)."""
+    networks: NetworkConfig = field(default_factory=NetworkConfig)
+    """Sizes of the observer, the policy and the critics."""
+    imitation: ImitationConfig = field(default_factory=ImitationConfig)
+    """The imitation warm start."""
+    rl: RLConfig = field(default_factory=RLConfig)
+    """The RL fine-tune's loop."""
+    sac: SacConfig = field(default_factory=SacConfig)
+    """SAC's own settings (used when algo is "sac")."""
+    td3: Td3Config = field(default_factory=Td3Config)
+    """TD3's own settings (used when algo is "td3")."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("num_envs", "episode_steps", "validation_episodes", "eval_interval",
+                               "checkpoint_interval"))
+        if not 0.0 < self.max_step <= 1.0:
+            raise ValueError(f"max_step {self.max_step} is outside (0, 1]: it is a fraction of each parameter's range")
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"algo {self.algo!r} is not an algorithm{_did_you_mean(self.algo, list(ALGORITHMS))}")
+
+    @property
+    def algorithm_config(self) -> Any:
+        """The chosen algorithm's own settings (``sac`` or ``td3``)."""
+        return getattr(self, self.algo)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (TOML- and JSON-ready)."""
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        """The whole configuration as TOML text that :func:`load_config` reads back to an equal config."""
+        return tomli_w.dumps(self.to_dict())
+
+
+def shipped_config_names() -> list[str]:
+    """Names of the configurations shipped in training/configs (without .toml)."""
+    folder = resources.files("synthmatch.training").joinpath("configs")
+    return sorted(entry.name.removesuffix(".toml") for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """The configuration file a ``--config`` value means: an existing path, else a shipped config's name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    name = str(name_or_path)
+    if name in shipped_config_names():
+        return Path(str(resources.files("synthmatch.training").joinpath("configs", f"{name}.toml")))
+    raise FileNotFoundError(
+        f"training config {name!r} is neither a file nor a shipped config"
+        f"{_did_you_mean(name, shipped_config_names())}; give a path to a TOML file or a shipped name"
+    )
+
+
+def load_config(name_or_path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """The configuration in a TOML file (or shipped config name; None: the defaults), top-level keys overridden.
+
+    ``overrides`` whose value is None are ignored, so command-line options left out keep the file's values.
+    """
+    data: dict[str, Any] = {}
+    where = "the default training config"
+    if name_or_path is not None:
+        path = find_config(name_or_path)
+        where = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: not valid TOML: {err}") from err
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return from_mapping(TrainConfig, data, where)
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
+    """An instance of dataclass ``cls`` from ``data``; unknown keys, wrong types and bad values name ``where``."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    for key in data:
+        if key not in names:
+            raise ValueError(f"{where}: unknown key {key!r}{_did_you_mean(key, names)}")
+    values = {key: _value(hints[key], value, f"{where}: {key}") for key, value in data.items()}
+    try:
+        return cls(**values)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
+def _value(kind: Any, value: Any, where: str) -> Any:
+    """``value`` checked against the field type ``kind`` (a dataclass, int, float, str or bool)."""
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where} must be a table of settings, got {value!r}")
+        return from_mapping(kind, value, where)  # type: ignore[arg-type]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, float, str, bool) and (type(value) is not kind):
+        raise ValueError(f"{where} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _check_positive(config: object, names: tuple[str, ...], allow_zero: bool = False) -> None:
+    """A ValueError naming the first of ``names`` that is not > 0 (or >= 0 with ``allow_zero``)."""
+    for name in names:
+        value = getattr(config, name)
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=3)
+    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(choices)}"
