@@ -1,9 +1,7 @@
 """Environment steps per second on one core: the built-in synth single and batched, and the Nekobi VST3.
 
 Run ``.venv/bin/python -m bench.bench_env``. Actions are uniform random; episodes end and restart as in
-training (step limit 32, success), so the longer rows include the restarts. The "one note" row starts every
-environment on the same note and stops before the step limit, so each step is a single render call: the
-speed the batched env would reach if synths took one note per row.
+training (step limit 32, success), so the longer rows include the restarts.
 """
 
 from __future__ import annotations
@@ -82,7 +80,6 @@ def main() -> None:
         bench_single(builtin, steps=200),
         bench_vector(builtin, 16, steps=40),
         bench_vector(builtin, 64, steps=40),
-        {**bench_vector(builtin, 64, steps=25, options={"note": 60}), "note": "one note: 1 render call per step"},
     ]
     try:
         nekobi = open_synth("nekobi")
