@@ -36,6 +36,7 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
             torch.save(state, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
