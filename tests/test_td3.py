@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_actor_critic import changed, make_td3, observations, parameters, replay_batch
 
-from synthmatch.training.algorithm import algorithm_class
+from synthmatch.training.algorithm import algorithm_class, anchored_actor_loss
 from synthmatch.training.td3 import TD3, Td3Config
 
 torch.set_num_threads(1)
@@ -79,3 +79,30 @@ def test_actor_and_targets_move_every_policy_delay_updates_by_polyak_averaging()
         assert changed(online, initial[name])
         for old, new, averaged in zip(initial[name], online.parameters(), target.parameters(), strict=True):
             torch.testing.assert_close(averaged, 0.7 * old + 0.3 * new, atol=1e-7, rtol=1e-6)
+
+
+def test_anchored_actor_loss_normalises_q_and_anchors_only_rows_with_a_known_oracle() -> None:
+    q = torch.tensor([2.0, -1.0, 3.0, 0.0])
+    action = torch.zeros(4, 2, requires_grad=True)
+    oracle = torch.tensor([[1.0, 1.0], [float("nan")] * 2, [0.0, -1.0], [float("nan")] * 2])
+    plain, metrics = anchored_actor_loss(q, action, None, 5.0)
+    assert plain.item() == pytest.approx(-1.0 / 1.5) and "oracle_mse" not in metrics
+    loss, metrics = anchored_actor_loss(q, action, oracle, 2.0)
+    assert metrics["oracle_mse"] == pytest.approx(0.75)  # (1 + 1 + 0 + 1) / 4 over the two known rows
+    assert loss.item() == pytest.approx(-1.0 / 1.5 + 2.0 * 0.75)
+    loss.backward()
+    assert action.grad is not None and torch.all(action.grad[[1, 3]] == 0.0)  # unknown rows: no pull
+    assert torch.all(action.grad[0] < 0.0)  # pulled up toward the oracle's +1
+
+
+def test_a_heavy_oracle_anchor_makes_the_actor_follow_the_oracle_step() -> None:
+    batch = replay_batch(32, 3, seed=4)
+    oracle = torch.full((32, 3), 0.5)
+    anchored, free = make_td3(bc_weight=100.0, policy_delay=1), make_td3(policy_delay=1)
+    for _ in range(150):
+        anchored.update(batch | {"oracle_action": oracle})
+        free.update(batch | {"oracle_action": oracle})
+    obs = observations(batch)
+    anchored_gap = np.abs(anchored.act(obs, explore=False) - 0.5).mean()
+    assert anchored_gap < 0.1
+    assert anchored_gap < np.abs(free.act(obs, explore=False) - 0.5).mean()

@@ -111,6 +111,20 @@ def test_replay_overwrites_the_oldest_transitions_when_full() -> None:
     assert kept == {1.0, 2.0}  # the first step's rows are overwritten
 
 
+def test_replay_keeps_each_transitions_oracle_step_and_nan_where_the_target_patch_is_unknown() -> None:
+    buffer = ReplayBuffer(4, (2, 3), 2)
+    mel = np.zeros((2, 2, 3), np.float32)
+    obs = {"target": mel, "current": mel, "params": np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)}
+    oracle = np.array([[0.5, -0.5], [np.nan, np.nan]], np.float32)
+    buffer.add(obs, np.zeros((2, 2), np.float32), np.zeros(2), np.zeros(2, bool), obs, {}, oracle)
+    buffer.add(obs, np.zeros((2, 2), np.float32), np.zeros(2), np.zeros(2, bool), obs, {})
+    batch = buffer.sample(200, np.random.default_rng(0))
+    known = ~torch.isnan(batch["oracle_action"][:, 0])
+    assert torch.all(batch["oracle_action"][known] == torch.tensor([0.5, -0.5]))
+    assert torch.all(batch["params"][known] == 0.0)  # only the first step's first row had an oracle
+    assert 0 < int(known.sum()) < 200
+
+
 # --- whole runs ---------------------------------------------------------------------------------------------
 
 

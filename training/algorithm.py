@@ -14,6 +14,7 @@ params, next_params          [B, P]      normalised patch before and after the s
 action                       [B, P]      the step taken, in [-1, 1] (the environment scales it by max_step)
 reward                       [B]         the environment's reward
 terminated                   [B]         1.0 where the episode ended for good (a match); 0.0 otherwise
+oracle_action (optional)     [B, P]      the oracle step toward the target's known patch; NaN rows: unknown
 ============================ =========== ==========================================================
 
 A truncated episode (time limit) is not terminated: its last transition is bootstrapped, so the batch has no
@@ -195,3 +196,22 @@ def fit_critics(
         "td_target": td_target.mean().item(),
     }
     return embedding.detach(), metrics
+
+
+def anchored_actor_loss(
+    q: torch.Tensor, action: torch.Tensor, oracle: torch.Tensor | None, bc_weight: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """-Q / mean|Q| + bc_weight * mean squared distance of ``action`` [B, P] to the oracle step: the TD3+BC actor loss.
+
+    Q [B] is normalised by its batch mean magnitude (detached) so that ``bc_weight`` means the same whatever the
+    reward scale; Adam makes the normalisation harmless without the anchor. Rows whose oracle is unknown (NaN, a
+    target with no known patch) count in the Q term only. Returns the loss and its metrics.
+    """
+    q_term = -q.mean() / q.abs().mean().detach().clamp_min(1e-6)
+    metrics = {"actor_loss": q_term.item()}
+    if oracle is None or bc_weight == 0.0:
+        return q_term, metrics
+    known = ~torch.isnan(oracle[:, 0])
+    anchor = (action[known] - oracle[known]).square().mean() if bool(known.any()) else action.sum() * 0.0
+    metrics["oracle_mse"] = anchor.item()
+    return q_term + bc_weight * anchor, metrics

@@ -1,10 +1,11 @@
 """The replay buffer of the RL stage: transitions from the vector environment, log-mels kept as float16.
 
-One transition stores three log-mels (the target, the current sound before and after the step) as float16
-(about 0.06 dB resolution at -80 dB, 24 KB per transition for 64 x 63 mels) and its patches, action, reward and
-end flag as float32. The target is stored once: a step never changes the target, so ``next_target`` of a
-sampled batch is ``target``. The next observation of a step that ended its episode is the finished episode's
-last one, ``info["final_obs"]``, never the new episode's first (see :func:`true_next_observations`).
+One transition stores three log-mels (the target, the current sound before and after the step) as float16 (about
+0.06 dB resolution at -80 dB, 24 KB per transition for 64 x 63 mels) and its patches, action, reward, end flag and
+oracle step (NaN where the target's patch is unknown) as float32. The target is stored once: a step never changes
+the target, so ``next_target`` of a sampled batch is ``target``. The next observation of a step that ended its
+episode is the finished episode's last one, ``info["final_obs"]``, never the new episode's first (see
+:func:`true_next_observations`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class ReplayBuffer:
         self.action = np.empty((capacity, params), np.float32)
         self.reward = np.empty(capacity, np.float32)
         self.terminated = np.empty(capacity, np.float32)
+        self.oracle_action = np.empty((capacity, params), np.float32)
         self._next = 0
         self._size = 0
 
@@ -68,11 +70,13 @@ class ReplayBuffer:
         terminated: npt.NDArray[np.bool_],
         next_obs: Observation,
         infos: Mapping[str, Any],
+        oracle_actions: npt.NDArray[np.floating] | None = None,
     ) -> None:
         """Store one vector-environment step: B transitions, next observations taken across the autoreset.
 
-        ``obs`` is what the actions [B, P] were chosen on, the rest is what ``env.step`` returned. Truncation is
-        not stored: a truncated transition is bootstrapped like any other that did not terminate.
+        ``obs`` is what the actions [B, P] were chosen on, the rest is what ``env.step`` returned, and
+        ``oracle_actions`` [B, P] the oracle's step on ``obs`` (NaN rows, or None: unknown). Truncation is not
+        stored: a truncated transition is bootstrapped like any other that did not terminate.
         """
         after = true_next_observations(next_obs, infos)
         count = len(actions)
@@ -85,6 +89,7 @@ class ReplayBuffer:
         self.action[rows] = actions
         self.reward[rows] = rewards
         self.terminated[rows] = terminated
+        self.oracle_action[rows] = np.nan if oracle_actions is None else oracle_actions
         self._next = int((self._next + count) % self.capacity)
         self._size = min(self._size + count, self.capacity)
 
@@ -107,4 +112,5 @@ class ReplayBuffer:
             "next_current": torch.from_numpy(self.next_current[rows].astype(np.float32)),
             "next_params": torch.from_numpy(self.next_params[rows]),
             "terminated": torch.from_numpy(self.terminated[rows]),
+            "oracle_action": torch.from_numpy(self.oracle_action[rows]),
         }

@@ -24,6 +24,7 @@ from synthmatch.training.algorithm import (
     ActorCriticConfig,
     Batch,
     Observation,
+    anchored_actor_loss,
     check_field,
     critic_optimiser,
     fit_critics,
@@ -45,6 +46,10 @@ class Td3Config(ActorCriticConfig):
     """The smoothing noise is clipped to [-noise_clip, noise_clip]."""
     policy_delay: int = 2
     """The actor and the target networks move once every ``policy_delay`` critic updates."""
+    bc_weight: float = 0.0
+    """Weight of the oracle anchor in the actor loss (TD3+BC, Fujimoto & Gu 2021): 0 is plain TD3; 0.4 is their
+    alpha = 2.5. The anchor keeps the policy near the oracle step while the critic is still learning; see
+    :func:`~synthmatch.training.algorithm.anchored_actor_loss`."""
 
     def __post_init__(self) -> None:
         """Check every field's range, naming the field, its value and the valid range."""
@@ -52,6 +57,7 @@ class Td3Config(ActorCriticConfig):
         for name in ("exploration_noise", "policy_noise", "noise_clip"):
             check_field(self, name, getattr(self, name) >= 0.0, "[0, inf) (0 turns that noise off)")
         check_field(self, "policy_delay", self.policy_delay >= 1, "[1, inf) (1 updates the actor every time)")
+        check_field(self, "bc_weight", self.bc_weight >= 0.0, "[0, inf) (0 turns the oracle anchor off)")
 
 
 class TD3:
@@ -109,20 +115,21 @@ class TD3:
         )
         if self.updates % self.config.policy_delay == 0:
             if not warming_up:
-                metrics["actor_loss"] = self._update_actor(embedding, batch["params"])
+                metrics |= self._update_actor(embedding, batch)
             polyak_update(self.target_observer, self.observer, self.config.tau)
             polyak_update(self.target_policy, self.policy, self.config.tau)
             polyak_update(self.target_critic, self.critic, self.config.tau)
         return metrics
 
-    def _update_actor(self, embedding: torch.Tensor, params: torch.Tensor) -> float:
-        """One step of the policy up the first critic's Q(s, pi(s)); returns the loss, -Q."""
-        q1, _ = self.critic(embedding, params, self.policy(embedding, params))
-        loss = -q1.mean()
+    def _update_actor(self, embedding: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """One step of the policy up the first critic's Q(s, pi(s)), anchored to the oracle; returns its metrics."""
+        action = self.policy(embedding, batch["params"])
+        q1, _ = self.critic(embedding, batch["params"], action)
+        loss, metrics = anchored_actor_loss(q1, action, batch.get("oracle_action"), self.config.bc_weight)
         self.actor_optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_optimiser.step()
-        return loss.item()
+        return metrics
 
     def _parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         return {

@@ -57,7 +57,7 @@ from synthmatch.training.checkpoints import load_checkpoint, random_state, resto
 from synthmatch.training.config import TrainConfig, load_config
 from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.environment import MatchTask
-from synthmatch.training.imitation import Demonstrations, Imitation, collect, network_actor
+from synthmatch.training.imitation import Demonstrations, Imitation, collect, network_actor, oracle_actions
 from synthmatch.training.networks import Critic, Policy, build_observer
 from synthmatch.training.replay import ReplayBuffer
 from synthmatch.training.validation import validate, validation_batch
@@ -220,9 +220,10 @@ class Trainer:
         buffer = ReplayBuffer(rl.buffer_size, self.mel_shape, self.params)
         started, start_steps, start_updates = time.perf_counter(), self.state.rl_env_steps, self.state.updates
         update_seconds, finished, successes, metrics = 0.0, [], [], {}
-        obs, _ = env.reset(stream_seed(config.seed, RL_STREAM, self.state.rl_env_steps))
+        obs, infos = env.reset(stream_seed(config.seed, RL_STREAM, self.state.rl_env_steps))
         with self._bar("rl", rl.total_env_steps, self.state.rl_env_steps) as bar:
             while self.state.rl_env_steps < rl.total_env_steps:
+                oracle = oracle_actions(obs["params"], infos["target_params"], config.max_step)
                 actions = algorithm.act(obs, explore=True)
                 env.step_async(actions)
                 if len(buffer) >= min(rl.learning_starts, rl.buffer_size):
@@ -232,7 +233,7 @@ class Trainer:
                     update_seconds += time.perf_counter() - update_started
                     self.state.updates += rl.updates_per_step
                 next_obs, rewards, terminated, _, infos = env.step_wait()
-                buffer.add(obs, actions, rewards, terminated, next_obs, infos)
+                buffer.add(obs, actions, rewards, terminated, next_obs, infos, oracle)
                 obs = next_obs
                 if "final_info" in infos:
                     ended = infos["_final_info"]
