@@ -1,0 +1,167 @@
+"""What the daemon plays and listens to: the synth it matches on and the transports that mirror each accepted patch.
+
+"Match inside, show outside": a builtin or VST3 definition is matched on an in-process copy while every accepted
+change is also sent over MIDI CC / OSC to the DAW's instance or the hardware; an external definition (or
+``render="live"``) is matched by playing the note over MIDI/OSC and recording it with sounddevice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from synthmatch.audio_in import AudioInput
+from synthmatch.definitions import SynthDefinition
+from synthmatch.midi_out import MidiOutput, TransportError
+from synthmatch.osc_out import OscOutput, startup_messages
+from synthmatch.parameter_sender import ParameterSender
+from synthmatch.synths import Synth, open_synth
+from synthmatch.synths.external import ExternalSynth
+
+log = logging.getLogger(__name__)
+
+
+class ParameterSink(Protocol):
+    """Somewhere accepted patches go: MIDI CC / NRPN, OSC. Sends only what changed since the last call."""
+
+    def send(self, params: npt.NDArray[np.float64]) -> int:
+        """Send the normalised patch ``params[P]``; returns how many messages went out."""
+        ...
+
+    def close(self) -> None:
+        """Release the ports; later sends raise."""
+        ...
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How the daemon reaches the synth; every field has the daemon's default (in-process, nothing sent out)."""
+
+    render: Literal["auto", "in-process", "live"] = "auto"
+    """auto: in-process for builtin/vst3 definitions, live (play + record) for external ones."""
+    midi_port: str | None = None
+    """MIDI output: a port name (substring match), an index as a string, "virtual" for a new port; None: no MIDI."""
+    midi_api: Literal["auto", "alsa", "jack"] = "auto"
+    """auto tries ALSA, then JACK where ALSA has no sequencer."""
+    osc_target: str | None = None
+    """host:port to send each parameter's OSC address to; None: no OSC out."""
+    audio_device: str | None = None
+    """sounddevice input device (name substring or index as a string); None: the default input."""
+    audio_channel: int = 1
+    """Input channel to record, 1-based."""
+
+
+@dataclass
+class LiveRig:
+    """The synth to match on, where accepted patches are also sent, and how to record from the live input."""
+
+    synth: Synth
+    sink: ParameterSink | None
+    record: Callable[[float], npt.NDArray[np.float32]] | None = None
+    """Record N seconds from the live input from the onset: float32 mono at the synth's rate; None: no input."""
+    audio_input: LiveInput | None = None
+
+    def close(self) -> None:
+        """Close the transports and the audio input."""
+        if self.sink is not None:
+            self.sink.close()
+        if self.audio_input is not None:
+            self.audio_input.close()
+
+
+class LiveInput:
+    """The audio input, opened on first use: an in-process daemon needs no sound card until it records a target."""
+
+    def __init__(self, options: LiveOptions, sample_rate: int) -> None:
+        self._options, self._sample_rate = options, sample_rate
+        self._input: AudioInput | None = None
+
+    def open(self) -> AudioInput:
+        """The open input (opened now if it is not yet); AudioDeviceError for a missing device."""
+        if self._input is None:
+            self._input = AudioInput(self._options.audio_device, self._options.audio_channel, self._sample_rate)
+        return self._input
+
+    def record(self, seconds: float) -> npt.NDArray[np.float32]:
+        """``seconds`` of the input from the onset, at the synth's rate."""
+        if not 0 < seconds <= MAX_RECORD_S:
+            raise ValueError(f"record seconds must be in (0, {MAX_RECORD_S:g}], got {seconds}")
+        return self.open().record(seconds)
+
+    def close(self) -> None:
+        """Close the input if it was opened."""
+        if self._input is not None:
+            self._input.close()
+            self._input = None
+
+
+#: Longest recording that :attr:`LiveRig.record` takes, in seconds.
+MAX_RECORD_S = 30.0
+
+
+def render_mode(definition: SynthDefinition, options: LiveOptions) -> Literal["in-process", "live"]:
+    """Where ``definition`` renders under ``options``: "auto" means live for external synths, else in-process."""
+    if options.render == "auto":
+        return "live" if definition.kind == "external" else "in-process"
+    if options.render not in ("in-process", "live"):
+        raise ValueError(f"render {options.render!r} is not one of auto, in-process, live")
+    return options.render
+
+
+def open_live_rig(definition: SynthDefinition, options: LiveOptions) -> LiveRig:
+    """Build the rig that ``options`` describe for ``definition``; clear errors for missing ports or devices.
+
+    A live render needs a way to play notes (a MIDI port) and an audio input; it sends to the definition's own
+    ``[osc]`` host and port when no OSC target is given, and sends its ``[startup].osc`` messages once.
+    """
+    mode = render_mode(definition, options)
+    synth = open_synth(definition) if mode == "in-process" else None  # fails early for external in-process
+    osc_target = options.osc_target
+    if osc_target is None and mode == "live" and definition.osc_port is not None:
+        osc_target = f"{definition.osc_host}:{definition.osc_port}"
+    sender = _open_sender(definition, options, osc_target)
+    live_input = LiveInput(options, definition.note.sample_rate)
+    try:
+        if mode == "live":
+            if sender is None:
+                raise TransportError(f"rendering {definition.name} live needs a MIDI port to play its notes on "
+                                     "(midi_port: a name, an index or 'virtual')")
+            if sender.unrouted:
+                log.warning("%s: no open output reaches %s; the match moves them without effect",
+                            definition.name, ", ".join(sender.unrouted))
+            synth = ExternalSynth(definition, sender, live_input.open())
+    except Exception:
+        live_input.close()
+        if sender is not None:
+            sender.close()
+        raise
+    assert synth is not None
+    return LiveRig(synth=synth, sink=sender, record=live_input.record, audio_input=live_input)
+
+
+def _open_sender(definition: SynthDefinition, options: LiveOptions, osc_target: str | None) -> ParameterSender | None:
+    """The MIDI and OSC outputs that ``options`` ask for, with the definition's startup messages sent; None: none."""
+    midi = MidiOutput(options.midi_port, options.midi_api) if options.midi_port is not None else None
+    try:
+        osc = OscOutput.to(osc_target) if osc_target is not None else None
+    except (TransportError, ValueError):
+        if midi is not None:
+            midi.close()
+        raise
+    if osc is not None:
+        messages = startup_messages(definition)
+        for address, args in messages:
+            osc.send(address, args)
+        if messages:
+            time.sleep(STARTUP_SETTLE_S)
+    return ParameterSender(definition, midi, osc) if midi is not None or osc is not None else None
+
+
+#: Seconds to let a synth act on its startup messages (ZynAddSubFX loading a patch) before anything else is sent.
+STARTUP_SETTLE_S = 0.5
