@@ -77,6 +77,66 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Run the OSC daemon: the config file's settings, overridden by the command line's."""
+    from synthmatch.daemon import run_daemon
+    from synthmatch.daemon_config import config_overrides, load_config
+    from synthmatch.midi_out import TransportError
+
+    try:
+        return run_daemon(load_config(args.config, config_overrides(args)))
+    except TransportError as err:  # a missing MIDI port or audio device
+        return report_error(args, err)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Send one OSC message to the daemon and print its replies."""
+    from synthmatch.osc_client import run_send
+
+    return run_send(args)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Play a synth as a real-time instrument that follows MIDI notes and CCs."""
+    from synthmatch.live_instrument import run_live_instrument
+
+    return run_live_instrument(args)
+
+
+def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    daemon = sub.add_parser("daemon", help="run the OSC daemon that matches a synth to targets (docs/osc.md)")
+    daemon.add_argument("--config", type=Path, metavar="FILE.toml", help="settings file; options below override it")
+    daemon.add_argument("--synth", help="synth definition name or TOML path (default: builtin)")
+    daemon.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
+    daemon.add_argument("--osc-host", metavar="HOST", help="address to listen on (default: 127.0.0.1, this machine)")
+    daemon.add_argument("--osc-port", type=int, metavar="PORT", help="UDP port to listen on (default 9000; 0: any)")
+    daemon.add_argument("--midi-port", metavar="PORT", help="MIDI output for parameter changes: name, index, virtual")
+    daemon.add_argument("--midi-api", choices=("auto", "alsa", "jack"), help="MIDI system (default: auto)")
+    daemon.add_argument("--osc-target", metavar="HOST:PORT", help="also send parameter changes there over OSC")
+    daemon.add_argument("--audio-device", metavar="DEV", help="audio input for live synths (name or index)")
+    daemon.add_argument("--audio-channel", type=int, metavar="N", help="input channel to record, 1-based (default 1)")
+    daemon.add_argument("--render", choices=("auto", "in-process", "live"),
+                        help="auto: in-process for builtin/vst3, live for external synths")
+    daemon.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default: info")
+    daemon.set_defaults(run=cmd_daemon)
+
+    send = sub.add_parser("send", help="send one OSC message to the daemon and print the replies")
+    send.add_argument("address", metavar="ADDRESS", help="e.g. /synthmatch/ping")
+    send.add_argument("args", nargs="*", metavar="ARG", help="42 is an int, 0.5 a float, else a string; s:42 a string")
+    send.add_argument("--host", default="127.0.0.1", help="the daemon's host (default 127.0.0.1)")
+    send.add_argument("--port", type=int, default=9000, help="the daemon's port (default 9000)")
+    send.add_argument("--timeout", type=float, default=2.0, metavar="S",
+                      help="give up after S seconds without a reply (default 2)")
+    send.set_defaults(run=cmd_send)
+
+    synth = sub.add_parser("synth", help="play a synth as a real-time JACK/ALSA instrument following MIDI CCs")
+    synth.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
+    synth.add_argument("--midi-api", choices=("auto", "alsa", "jack"), default="auto", help="MIDI input system")
+    synth.add_argument("--name", default="synthmatch-synth", metavar="CLIENT", help="MIDI and audio client name")
+    synth.add_argument("--audio-device", metavar="DEV", help="audio output device (name or index)")
+    synth.set_defaults(run=cmd_synth)
+
+
 def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = sub.add_parser("train", help="train an observer and a policy for a synth ([train] extra)")
     train.add_argument("--synth", required=True, help="synth definition name or TOML path")
@@ -100,6 +160,9 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("--note", type=int, help="MIDI note to play (default: from the target's pitch)")
     match.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods (default 0)")
     match.add_argument("--out", type=Path, metavar="PATCH.json", help="write the best patch as JSON")
+    match.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the start and the best step ([plot] extra)")
+    match.add_argument("--animate", type=Path, metavar="OUT.gif",
+                       help="animate every agent step: .gif, or .mp4 with ffmpeg ([plot] extra)")
     match.add_argument("--json", action="store_true", help="print one JSON object with the result")
     match.set_defaults(run=cmd_match)
 
@@ -114,6 +177,7 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                     help="comma-separated methods")
     ev.add_argument("--budgets", default="8,16,32,64,256,1024", help="comma-separated steps/render budgets")
     ev.add_argument("--out", type=Path, metavar="FILE.json", help="also write the JSON report here")
+    ev.add_argument("--plot", type=Path, metavar="OUT.png", help="draw distance against renders used ([plot] extra)")
     ev.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     ev.set_defaults(run=cmd_eval)
 
@@ -135,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", type=Path, metavar="FILE.toml", help="where to write the definition (default: stdout)")
     mg.set_defaults(run=cmd_import_midi_guide)
     _add_offline_commands(sub)
+    _add_live_commands(sub)
     return parser
 
 
@@ -152,8 +217,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synthmatch {args.command}: error: {err}; this command needs the training extra: "
               "pip install 'synthmatch[train]'", file=sys.stderr)
         return 1
-    except (DefinitionError, FileNotFoundError, ValueError, SynthUnavailable) as err:
-        print(f"synthmatch {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    except ImportError as err:  # PlottingUnavailable: matplotlib or ffmpeg missing for --plot/--animate
+        return report_error(args, err)
+    except (DefinitionError, OSError, ValueError, SynthUnavailable) as err:
+        return report_error(args, err)
     except KeyboardInterrupt:
         return 130
+
+
+def report_error(args: argparse.Namespace, err: Exception) -> int:
+    """Print a command's failure as one line on stderr; returns the exit status 1."""
+    print(f"synthmatch {args.command}: error: {err}", file=sys.stderr)
+    return 1

@@ -100,11 +100,13 @@ def match_with_agent(
     steps: int,
     start_params: npt.ArrayLike | None = None,
     on_step: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> MatchResult:
     """Let ``agent`` match ``target_audio[N]`` on ``synth`` in ``steps`` steps (``steps + 1`` renders).
 
     Starts from ``start_params`` [P] (normalised) or the definition's defaults; calls ``on_step`` after every
-    step. Returns the best patch seen, the start included.
+    step. ``should_stop`` is asked before every step; when it answers True the match ends early and the result
+    counts only the steps taken. Returns the best patch seen, the start included.
     """
     began = time.perf_counter()
     if agent.parameter_count != len(synth.parameters):
@@ -122,6 +124,8 @@ def match_with_agent(
     best_params, best_distance = params, distance_start
     history: list[float] = []
     for step in range(1, steps + 1):
+        if should_stop is not None and should_stop():
+            break
         action = agent.act(target_mel, agent.observe(audio), params[None])[0].astype(np.float64)  # as the env
         params = quantise_all(synth.definition, np.clip(params + agent.max_step * action, 0.0, 1.0))
         audio = synth.render(params[None], note)
@@ -132,6 +136,6 @@ def match_with_agent(
         if on_step is not None:
             on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=best_distance))
     return MatchResult(
-        params=best_params, distance_start=distance_start, distance=best_distance, renders=steps + 1,
-        seconds=time.perf_counter() - began, steps=steps, note=note, method="agent", history=history,
+        params=best_params, distance_start=distance_start, distance=best_distance, renders=len(history) + 1,
+        seconds=time.perf_counter() - began, steps=len(history), note=note, method="agent", history=history,
     )

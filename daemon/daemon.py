@@ -1,0 +1,93 @@
+"""`synthmatch daemon`: load the synth and its model, open the rig, serve OSC commands until SIGINT or SIGTERM.
+
+Everything that can be wrong with the setup (an unknown synth, a model that does not fit it, a busy port, a
+missing MIDI port or audio device) is found at startup and ends the process with a one-line error. Once
+serving, nothing a client sends stops it. SIGINT and SIGTERM shut it down in order: a running match is stopped
+(its best patch applied), the OSC port closed, then the MIDI/OSC/audio ports; nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from pythonosc.dispatcher import Dispatcher
+
+from synthmatch import __version__
+from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.daemon_config import DaemonConfig
+from synthmatch.definitions import find_definition
+from synthmatch.live_rig import LiveRig, open_live_rig, render_mode
+from synthmatch.match_session import MatchSession
+from synthmatch.osc_commands import OscCommands
+from synthmatch.osc_server import OscServer
+
+log = logging.getLogger("synthmatch.daemon")
+
+
+def run_daemon(config: DaemonConfig) -> int:
+    """Serve OSC commands as ``config`` says until SIGINT or SIGTERM; returns the exit status (0)."""
+    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s synthmatch %(levelname)s: %(message)s")
+    definition = find_definition(config.synth)
+    model_dir = config.model or default_model_dir(definition)
+    agent = OnnxAgent.load(model_dir, definition)  # ModelMismatch: a clear error before any port is opened
+    rig = open_live_rig(definition, config.live_options())
+    try:
+        session = MatchSession(rig.synth, agent, rig.sink, rig.record)
+        dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
+        server = OscServer(dispatcher, config.osc_host, config.osc_port)
+        OscCommands(session, server.send).register(dispatcher)
+        try:
+            with stop_on_signals() as stop:
+                server.start()
+                print(describe(config, server, rig, str(model_dir)), flush=True)
+                stop.wait()
+            log.info("shutting down")
+        finally:
+            session.close()
+            server.close()
+    finally:
+        rig.close()
+    log.info("stopped")
+    return 0
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while inside; the previous handlers are restored on the way out."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str) -> str:
+    """What the daemon prints at startup: where it listens, what it matches on, where patches go."""
+    definition = rig.synth.definition
+    live = render_mode(definition, config.live_options()) == "live"
+    sends = [f"MIDI port {config.midi_port} ({config.midi_api})"] if config.midi_port else []
+    sends += [f"OSC to {config.osc_target}"] if config.osc_target else []
+    host = f"[{server.host}]" if ":" in server.host else server.host  # an IPv6 address
+    return "\n".join([
+        f"synthmatch daemon {__version__}",
+        f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender; see docs/osc.md)",
+        f"  synth       {definition.name} ({definition.kind}, {len(definition.parameters)} parameters, "
+        f"{'played live and recorded' if live else 'rendered in-process'})",
+        f"  model       {model}",
+        f"  patches to  {', '.join(sends) if sends else 'nowhere else (no --midi-port, no --osc-target)'}",
+        "  stop with Ctrl-C or SIGTERM",
+    ])

@@ -1,0 +1,354 @@
+"""The daemon's match session: one target, one match at a time in a worker thread, the best patch and an undo.
+
+The session holds what the OSC commands act on: the target (audio, note, where it came from), the state (idle,
+recording, matching, stopping), the running match's step and distances, the current patch (what the synth is set
+to), the best patch of the last match and the patch from before it. It knows no socket: progress and the end of a
+match or a recording go out through callbacks, called from the worker thread. Every public method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from synthmatch.agent import OnnxAgent
+from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file
+from synthmatch.live_rig import MAX_RECORD_S, ParameterSink
+from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
+from synthmatch.patches import Patch, write_patch
+from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.synths import Synth
+
+log = logging.getLogger(__name__)
+
+Params = npt.NDArray[np.float64]
+Recorder = Callable[[float], npt.NDArray[np.float32]]
+"""Records ``seconds`` of the live input: -> float32 mono audio [N] at the synth's sample rate."""
+
+#: Steps of a match when the start command names none.
+DEFAULT_STEPS = 32
+#: Most steps one match may take.
+MAX_STEPS = 4096
+
+
+class SessionState(StrEnum):
+    """What the session is doing; the first word of a status reply."""
+
+    IDLE = "idle"
+    RECORDING = "recording"
+    MATCHING = "matching"
+    STOPPING = "stopping"
+
+
+class SessionError(RuntimeError):
+    """A command that does not fit the session's state (busy, no target, nothing to undo); says what to do."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The sound to match: its audio at the synth's rate and length, the note to play, where it came from."""
+
+    audio: npt.NDArray[np.float32]
+    """float32 [N], N the synth's render length, aligned to its onset."""
+    note: int
+    """MIDI note the synth plays to match it."""
+    source: str
+    """The file path as given, or "recorded"."""
+    seconds: float
+    """Length of the file or of the recording, in seconds."""
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """How a match ended, for the done (or error) reply."""
+
+    steps: int
+    """Steps taken."""
+    distance_start: float
+    """Distance of the start patch, nepers (NaN if the match failed before measuring it)."""
+    best_distance: float
+    """Distance of the best patch, now the current one, nepers (NaN if none was measured)."""
+    stopped: bool
+    """Whether a stop command ended it early."""
+    error: Exception | None
+    """What made it fail, None if it did not."""
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A consistent copy of the session's state, safe to read from any thread (status replies, a live view)."""
+
+    state: SessionState
+    step: int
+    """Steps taken by the running or last match."""
+    max_steps: int
+    """Steps the running or last match was asked for (0 before the first)."""
+    distance: float
+    """Distance of the latest step, nepers; NaN before the first step."""
+    best_distance: float
+    """Smallest distance of the running or last match, nepers; NaN before the first step."""
+    current_params: Params
+    """The patch the synth is set to [P], normalised."""
+    best_params: Params | None
+    """The best patch of the running or last match [P], normalised; None before the first match."""
+    history: tuple[float, ...]
+    """Distance after each step of the running or last match."""
+    target: str | None
+    """Where the target came from (a path or "recorded"); None before one is loaded."""
+    note: int | None
+    """The target's MIDI note; None before one is loaded."""
+
+
+ProgressSink = Callable[[MatchProgress], None]
+DoneSink = Callable[[MatchOutcome], None]
+
+
+class MatchSession:
+    """The target, the state and the patches the daemon's commands act on; matches run in a worker thread."""
+
+    def __init__(
+        self, synth: Synth, agent: OnnxAgent, sink: ParameterSink | None = None, record: Recorder | None = None
+    ) -> None:
+        """Match on ``synth`` with ``agent``; send applied patches to ``sink``; record targets with ``record``."""
+        self.synth = synth
+        self.definition = synth.definition
+        self._agent = agent
+        self._sink = sink
+        self._record = record
+        self._lock = threading.Lock()
+        self._state = SessionState.IDLE
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        self._target: Target | None = None
+        self._current = start_patch(synth, None)
+        self._before: Params | None = None
+        self._best: Params | None = None
+        self._step = 0
+        self._max_steps = 0
+        self._distance = math.nan
+        self._best_distance = math.nan
+        self._history: list[float] = []
+
+    # -- the target --------------------------------------------------------------------------------------------
+
+    def load_target(self, path: str, note: int | None = None) -> Target:
+        """Load the target from an audio file; its note from its pitch unless ``note`` is given."""
+        self._check_idle("load a target")
+        seconds = probe_audio_file(path).duration_s
+        audio = load_target(path, self.synth.sample_rate, self.definition.note.render_samples)
+        return self._set_target(audio, path, seconds, note)
+
+    def record_target(
+        self, seconds: float, on_done: Callable[[Target], None], on_error: Callable[[Exception], None],
+        note: int | None = None,
+    ) -> None:
+        """Record ``seconds`` of the live input as the target in the worker thread; then ``on_done`` or ``on_error``."""
+        if self._record is None:
+            raise SessionError(
+                "no audio input is configured: this daemon renders its synth in-process; start it with a live "
+                "synth (--render live, --audio-device DEV) to record targets, or load a file with target/load"
+            )
+        if not (math.isfinite(seconds) and 0.0 < seconds <= MAX_RECORD_S):
+            raise ValueError(f"record length {seconds} s must be above 0 and at most {MAX_RECORD_S:g} s")
+        if note is not None:
+            choose_note(self.definition.note, None, note)  # checks the range now, not after the recording
+        record = self._record
+
+        def run() -> None:
+            try:
+                target = self._set_target(self._checked_recording(record(seconds)), "recorded", seconds, note)
+            except Exception as err:
+                log.warning("recording the target failed: %s", err)
+                self._finish(SessionState.IDLE)
+                on_error(err)
+            else:
+                self._finish(SessionState.IDLE)
+                on_done(target)
+
+        self._start_worker(SessionState.RECORDING, "record a target", run)
+
+    def _checked_recording(self, recording: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """A recording as the target's audio: mono, finite, audible, aligned to its onset and cut to length."""
+        audio = np.asarray(recording, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)):
+            raise ValueError(f"the audio input gave {audio.shape} samples with NaN or infinity; check the device")
+        peak_dbfs = 20.0 * math.log10(max(float(np.max(np.abs(audio))), 1e-12))
+        if peak_dbfs < SILENCE_DBFS:
+            raise ValueError(
+                f"the recording is silent (peak {peak_dbfs:.0f} dBFS, below {SILENCE_DBFS:.0f} dBFS); play the "
+                "sound while recording, and check the audio device and channel"
+            )
+        return align_to_onset(audio, self.synth.sample_rate, self.definition.note.render_samples)
+
+    def _set_target(self, audio: npt.NDArray[np.float32], source: str, seconds: float, note: int | None) -> Target:
+        f0_hz = estimate_f0_hz(audio, self.synth.sample_rate) if note is None else None
+        target = Target(audio=audio, note=choose_note(self.definition.note, f0_hz, note), source=source,
+                        seconds=seconds)
+        with self._lock:
+            self._target = target
+        log.info("target %s: %.2f s, matched at MIDI note %d", source, seconds, target.note)
+        return target
+
+    # -- the match ---------------------------------------------------------------------------------------------
+
+    def start_match(self, max_steps: int | None, on_progress: ProgressSink, on_done: DoneSink) -> int:
+        """Start matching the target from the current patch in the worker thread; returns the steps it will take.
+
+        ``on_progress`` is called after every step, ``on_done`` once at the end (stopped, finished or failed);
+        the best patch is then applied and becomes the current one.
+        """
+        steps = DEFAULT_STEPS if max_steps is None else max_steps
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"max_steps {steps} must be 1..{MAX_STEPS} (default {DEFAULT_STEPS})")
+        with self._lock:
+            target, start = self._target, self._current
+        if target is None:
+            raise SessionError("no target: load one with /synthmatch/target/load <path> (or record one) first")
+
+        def run() -> None:
+            outcome = self._run_match(target, start, steps, on_progress)
+            on_done(outcome)
+
+        self._start_worker(SessionState.MATCHING, "start a match", run, match_steps=steps)
+        return steps
+
+    def _run_match(self, target: Target, start: Params, steps: int, on_progress: ProgressSink) -> MatchOutcome:
+        """The worker's match: run it, keep the best patch whatever happens, apply it, and say how it ended."""
+        result: MatchResult | None = None
+        error: Exception | None = None
+        try:
+            result = match_with_agent(
+                self.synth, self._agent, target.audio, target.note, steps, start_params=start,
+                on_step=lambda progress: self._on_step(progress, on_progress), should_stop=self._stop_requested,
+            )
+        except Exception as err:
+            log.warning("the match failed after %d steps: %s", self._step, err)
+            error = err
+        with self._lock:
+            stopped = self._state is SessionState.STOPPING
+            if result is not None:
+                self._best, self._best_distance = result.params, result.distance
+            best = self._current = start if self._best is None else self._best
+            outcome_steps, best_distance = self._step, self._best_distance
+        try:
+            if self._sink is not None:
+                self._sink.send(best)
+        except Exception as err:
+            log.warning("applying the best patch failed: %s", err)
+            error = error or err
+        self._finish(SessionState.IDLE)
+        return MatchOutcome(
+            steps=outcome_steps, distance_start=math.nan if result is None else result.distance_start,
+            best_distance=best_distance, stopped=stopped, error=error,
+        )
+
+    def _on_step(self, progress: MatchProgress, on_progress: ProgressSink) -> None:
+        """Record one step, send a new best patch out, then report it."""
+        with self._lock:
+            improved = math.isnan(self._best_distance) or progress.best_distance < self._best_distance
+            self._step, self._distance = progress.step, progress.distance
+            self._history.append(progress.distance)
+            if improved:
+                self._best_distance = progress.best_distance
+                if progress.distance == progress.best_distance:
+                    self._best = progress.params
+        if improved and self._sink is not None and self._best is not None:
+            self._sink.send(self._best)  # the sink sends only what changed
+        on_progress(progress)
+
+    def _stop_requested(self) -> bool:
+        with self._lock:
+            return self._state is SessionState.STOPPING
+
+    def stop_match(self) -> int:
+        """Ask the running match to end after its current step, keeping the best patch; returns the step reached."""
+        with self._lock:
+            if self._state is not SessionState.MATCHING:
+                raise SessionError(f"no match is running (the session is {self._state}); nothing to stop")
+            self._state = SessionState.STOPPING
+            return self._step
+
+    # -- the patches -------------------------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Restore the patch from before the last match, as the current patch and on the synth."""
+        with self._lock:
+            if self._state is not SessionState.IDLE:
+                raise SessionError(f"cannot undo while {self._state}; stop the match first")
+            if self._before is None:
+                raise SessionError("nothing to undo: no match has changed the patch since the last undo")
+            self._current, self._before = self._before, None
+            current = self._current
+        if self._sink is not None:
+            self._sink.send(current)
+
+    def save_patch(self, path: str) -> Patch:
+        """Write the best patch of the running or last match to ``path`` as JSON, atomically; returns it."""
+        with self._lock:
+            best, distance, target = self._best, self._best_distance, self._target
+        if best is None or target is None:
+            raise SessionError("no best patch yet: run a match (/synthmatch/match/start) before saving")
+        patch = Patch.from_params(self.definition, best, distance=distance, note=target.note, method="agent",
+                                  target=target.source)
+        write_patch(patch, path)
+        log.info("patch written to %s (distance %.4f)", path, distance)
+        return patch
+
+    # -- state and threads -------------------------------------------------------------------------------------
+
+    def snapshot(self) -> SessionSnapshot:
+        """A consistent copy of the state, for status replies and views; never blocks for long."""
+        with self._lock:
+            return SessionSnapshot(
+                state=self._state, step=self._step, max_steps=self._max_steps, distance=self._distance,
+                best_distance=self._best_distance, current_params=self._current.copy(),
+                best_params=None if self._best is None else self._best.copy(), history=tuple(self._history),
+                target=None if self._target is None else self._target.source,
+                note=None if self._target is None else self._target.note,
+            )
+
+    def close(self, timeout: float = MAX_RECORD_S + 5.0) -> None:
+        """Stop a running match (keeping its best patch), wait for the worker, refuse further work."""
+        with self._lock:
+            self._closed = True
+            if self._state is SessionState.MATCHING:
+                self._state = SessionState.STOPPING
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            if worker.is_alive():
+                log.warning("the worker thread did not end within %.0f s", timeout)
+
+    def _check_idle(self, doing: str) -> None:
+        with self._lock:
+            self._check_idle_locked(doing)
+
+    def _check_idle_locked(self, doing: str) -> None:
+        if self._closed:
+            raise SessionError(f"cannot {doing}: the daemon is shutting down")
+        if self._state is not SessionState.IDLE:
+            hint = "stop it with /synthmatch/match/stop" if self._state is SessionState.MATCHING else "wait for it"
+            raise SessionError(f"cannot {doing} while {self._state}; {hint}")
+
+    def _start_worker(self, state: SessionState, doing: str, run: Callable[[], None], match_steps: int = 0) -> None:
+        """Enter ``state`` and run ``run`` in a new worker thread, if the session is idle."""
+        with self._lock:
+            self._check_idle_locked(doing)
+            self._state = state
+            if state is SessionState.MATCHING:
+                self._before = self._best = self._current  # the start is the best until a step beats it
+                self._step, self._max_steps, self._history = 0, match_steps, []
+                self._distance = self._best_distance = math.nan
+            self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)
+            self._worker.start()
+
+    def _finish(self, state: SessionState) -> None:
+        with self._lock:
+            self._state = state

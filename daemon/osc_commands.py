@@ -1,0 +1,196 @@
+"""The daemon's OSC commands: one small handler per address, registered on a python-osc Dispatcher.
+
+A handler checks its arguments, asks the :class:`~synthmatch.match_session.MatchSession`, and returns its
+reply ``(address, *args)``; a command that runs in the session's worker (a match, a recording) returns nothing
+and its replies (progress, done, recorded) go out from the worker through the ``send`` function it was given, so
+they arrive in order. It raises on bad input, and the server turns that into
+``/synthmatch/error <address> <message>``. It knows no socket. Every address is documented in docs/osc.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pythonosc.dispatcher import Dispatcher
+
+from synthmatch import __version__
+from synthmatch.osc_server import ERROR_ADDRESS, Client
+
+if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below without numpy or onnxruntime
+    from synthmatch.match_session import MatchOutcome, MatchSession, Target
+    from synthmatch.matching import MatchProgress
+
+PREFIX = "/synthmatch"
+PING, PONG = f"{PREFIX}/ping", f"{PREFIX}/pong"
+TARGET_LOAD, TARGET_LOADED = f"{PREFIX}/target/load", f"{PREFIX}/target/loaded"
+TARGET_RECORD, TARGET_RECORDED = f"{PREFIX}/target/record", f"{PREFIX}/target/recorded"
+MATCH_START, PROGRESS, MATCH_DONE = f"{PREFIX}/match/start", f"{PREFIX}/progress", f"{PREFIX}/match/done"
+MATCH_STOP, MATCH_STOPPING = f"{PREFIX}/match/stop", f"{PREFIX}/match/stopping"
+STATUS = f"{PREFIX}/status"
+PATCH_SAVE, PATCH_SAVED = f"{PREFIX}/patch/save", f"{PREFIX}/patch/saved"
+PATCH_UNDO, PATCH_UNDONE = f"{PREFIX}/patch/undo", f"{PREFIX}/patch/undone"
+
+Reply = tuple[Any, ...]
+"""An OSC reply: ``(address, *args)``."""
+Send = Callable[..., None]
+"""``send(client, address, *args)``: sends one OSC message to ``client``."""
+
+
+class CommandError(ValueError):
+    """An OSC message with the wrong arguments; the message says what the address takes."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument an address takes: its name, its type, and whether it may be left out (only at the end)."""
+
+    name: str
+    kind: type[int] | type[float] | type[str]
+    optional: bool = False
+
+    def usage(self) -> str:
+        """``<name: type>``, or ``[name: type]`` when optional."""
+        text = f"{self.name}: {TYPE_NAMES[self.kind]}"
+        return f"[{text}]" if self.optional else f"<{text}>"
+
+
+TYPE_NAMES = {int: "int", float: "float", str: "string"}
+
+
+def parse_args(address: str, args: tuple[Any, ...], *spec: Arg) -> list[Any]:
+    """``args`` checked against ``spec``: a list with one value per Arg (None for a missing optional one).
+
+    An int argument accepts a whole float (32.0); a float argument accepts an int. A CommandError gives the usage.
+    """
+    usage = " ".join([address, *(arg.usage() for arg in spec)])
+    required = sum(not arg.optional for arg in spec)
+    if not required <= len(args) <= len(spec):
+        count = str(required) if required == len(spec) else f"{required} to {len(spec)}"
+        raise CommandError(f"takes {count} argument(s), got {len(args)}; usage: {usage}")
+    values: list[Any] = []
+    for position, (arg, value) in enumerate(zip(spec, args, strict=False), start=1):
+        checked = _checked(arg.kind, value)
+        if checked is None:
+            raise CommandError(
+                f"argument {position} ({arg.name}) must be {TYPE_NAMES[arg.kind]}, got {_osc_type(value)} "
+                f"{value!r}; usage: {usage}"
+            )
+        values.append(checked)
+    return values + [None] * (len(spec) - len(args))
+
+
+def _checked(kind: type, value: Any) -> int | float | str | None:
+    """``value`` as ``kind``, or None when it is not one (bools are never numbers)."""
+    if isinstance(value, bool):
+        return None
+    if kind is str:
+        return value if isinstance(value, str) else None
+    if kind is int:
+        if isinstance(value, int):
+            return value
+        return int(value) if isinstance(value, float) and value.is_integer() else None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _osc_type(value: Any) -> str:
+    """The name of an OSC argument's type, for error messages."""
+    if isinstance(value, bool) or value is None:
+        return "OSC " + {True: "true", False: "false", None: "nil"}[value]
+    return {int: "int", float: "float", str: "string", bytes: "blob"}.get(type(value), type(value).__name__)
+
+
+class OscCommands:
+    """The handlers of every /synthmatch address, acting on one session and replying through ``send``."""
+
+    def __init__(self, session: MatchSession, send: Send) -> None:
+        self.session = session
+        self.send = send
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        """Map every address to its handler on ``dispatcher``; anything else gets an unknown-address error."""
+        for address, handler in self.routes().items():
+            dispatcher.map(address, handler, needs_reply_address=True)
+        dispatcher.set_default_handler(self.unknown, needs_reply_address=True)
+
+    def routes(self) -> dict[str, Callable[..., Reply | None]]:
+        """Address -> handler, for every command."""
+        return {
+            PING: self.ping,
+            TARGET_LOAD: self.target_load,
+            TARGET_RECORD: self.target_record,
+            MATCH_START: self.match_start,
+            MATCH_STOP: self.match_stop,
+            STATUS: self.status,
+            PATCH_SAVE: self.patch_save,
+            PATCH_UNDO: self.patch_undo,
+        }
+
+    def unknown(self, client: Client, address: str, *args: Any) -> Reply:
+        """Any address without a handler."""
+        raise CommandError(f"unknown address; the daemon answers {', '.join(self.routes())} (see docs/osc.md)")
+
+    def ping(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/ping`` -> ``/synthmatch/pong <version>``."""
+        parse_args(address, args)
+        return PONG, __version__
+
+    def target_load(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/target/load <path> [note]`` -> ``/synthmatch/target/loaded <path> <seconds>``."""
+        path, note = parse_args(address, args, Arg("path", str), Arg("note", int, optional=True))
+        target = self.session.load_target(path, note)
+        return TARGET_LOADED, path, target.seconds
+
+    def target_record(self, client: Client, address: str, *args: Any) -> None:
+        """``/synthmatch/target/record <seconds> [note]`` -> ``/synthmatch/target/recorded <seconds>`` once done."""
+        seconds, note = parse_args(address, args, Arg("seconds", float), Arg("note", int, optional=True))
+
+        def done(target: Target) -> None:
+            self.send(client, TARGET_RECORDED, target.seconds)
+
+        def failed(err: Exception) -> None:
+            self.send(client, ERROR_ADDRESS, address, str(err))
+
+        self.session.record_target(seconds, done, failed, note)
+
+    def match_start(self, client: Client, address: str, *args: Any) -> None:
+        """``/synthmatch/match/start [max_steps]`` -> ``/synthmatch/progress <step> <distance>`` after every step,
+        then ``/synthmatch/match/done <steps> <best_distance>`` (or an error; the best patch is kept)."""
+        (max_steps,) = parse_args(address, args, Arg("max_steps", int, optional=True))
+
+        def progress(step: MatchProgress) -> None:
+            self.send(client, PROGRESS, step.step, step.distance)
+
+        def done(outcome: MatchOutcome) -> None:
+            if outcome.error is None:
+                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance)
+            else:
+                self.send(client, ERROR_ADDRESS, address,
+                          f"the match failed after {outcome.steps} steps, its best patch kept: {outcome.error}")
+
+        self.session.start_match(max_steps, progress, done)
+
+    def match_stop(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/match/stop`` -> ``/synthmatch/match/stopping <step>``; the starter then gets done."""
+        parse_args(address, args)
+        return MATCH_STOPPING, self.session.stop_match()
+
+    def status(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance>``."""
+        parse_args(address, args)
+        now = self.session.snapshot()
+        return STATUS, str(now.state), now.step, now.distance, now.best_distance
+
+    def patch_save(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/patch/save <path>`` -> ``/synthmatch/patch/saved <path> <distance>``."""
+        (path,) = parse_args(address, args, Arg("path", str))
+        patch = self.session.save_patch(path)
+        return PATCH_SAVED, path, patch.distance
+
+    def patch_undo(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/patch/undo`` -> ``/synthmatch/patch/undone``."""
+        parse_args(address, args)
+        self.session.undo()
+        return (PATCH_UNDONE,)

@@ -1,0 +1,159 @@
+"""The daemon's OSC transport: a UDP server that routes each message through a python-osc Dispatcher.
+
+Routing is python-osc's (``Dispatcher.map(address, handler, needs_reply_address=True)``); this module adds what
+python-osc leaves out: every packet it cannot use is answered. Garbage datagrams, unknown addresses (when the
+dispatcher has no default handler), address patterns and handlers that raise all get ``ERROR_ADDRESS <address>
+<message>`` and a log line, and the server keeps serving. A handler's return value ``(address, *args)`` is sent
+back at once; later replies go through :meth:`OscServer.send`. Replies go to the sender's address and port, from
+the server's own port. Messages are handled one at a time on the server's thread, so handlers must be quick.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import socketserver
+import threading
+from typing import Any, cast
+
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import build_msg
+from pythonosc.osc_packet import OscPacket, ParseError
+
+log = logging.getLogger(__name__)
+
+#: Where failures are reported: ``ERROR_ADDRESS <address> <message>`` ("" as the address of a garbage packet).
+ERROR_ADDRESS = "/synthmatch/error"
+#: The default address the daemon listens on; only this machine can reach it.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+#: Size of a bundle with no elements ("#bundle", time tag): legal, and nothing to answer.
+EMPTY_BUNDLE_BYTES = 16
+#: Characters of an OSC address pattern; commands need the exact address.
+PATTERN_CHARACTERS = frozenset("*?[]{}")
+#: Errors that a bad request causes: answered and logged in one line. Anything else is a bug: logged with its trace.
+REQUEST_ERRORS = (ValueError, RuntimeError, OSError)
+
+Client = tuple[str, int]
+
+
+class _Datagram(socketserver.BaseRequestHandler):
+    """socketserver's handler for one datagram: hands it to the server's router."""
+
+    def handle(self) -> None:
+        data, _ = self.request
+        cast(OscServer, self.server).route(data, self.client_address)
+
+
+class OscServer(socketserver.UDPServer):
+    """A UDP OSC server on ``host:port`` that answers every message it cannot handle with an error reply."""
+
+    allow_reuse_address = False
+
+    def __init__(self, dispatcher: Dispatcher, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+        """Bind ``host:port`` (port 0: any free port, see :attr:`host` and :attr:`port`); route with ``dispatcher``."""
+        self.dispatcher = dispatcher
+        self._thread: threading.Thread | None = None
+        try:
+            self.address_family, address = resolve_udp(host, port)
+            super().__init__(address, _Datagram)
+        except OSError as err:
+            raise OSError(
+                f"cannot listen for OSC on {host}:{port}: {err.strerror or err}; another daemon may be running "
+                "there: stop it, or choose another port with --osc-port"
+            ) from None
+        if not _is_loopback(host):
+            log.warning("listening on %s:%d: any machine that reaches it can drive the daemon", host, self.port)
+
+    @property
+    def host(self) -> str:
+        """The address the server is bound to."""
+        return str(self.server_address[0])
+
+    @property
+    def port(self) -> int:
+        """The UDP port the server is bound to (the real one when 0 was asked for)."""
+        return int(self.server_address[1])
+
+    def start(self) -> None:
+        """Serve in a background thread until :meth:`close`."""
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="synthmatch-osc", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving (the message being handled is finished first) and close the socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
+
+    def send(self, client: Client, address: str, *args: Any) -> None:
+        """Send ``address args...`` to ``client``; a client that is gone is logged, never raised."""
+        try:
+            self.socket.sendto(build_msg(address, list(args)).dgram, client)
+        except OSError as err:
+            log.warning("could not reply %s to %s:%d: %s", address, client[0], client[1], err)
+
+    def route(self, data: bytes, client: Client) -> None:
+        """Handle one datagram from ``client``: each message in it goes to its handler; failures are answered."""
+        try:
+            messages = [timed.message for timed in OscPacket(data).messages]
+        except (ParseError, ValueError) as err:  # python-osc lets UnicodeDecodeError through for non-UTF-8 strings
+            self._refuse(client, "", f"not an OSC packet ({len(data)} bytes): {err}; send an OSC message")
+            return
+        if not messages and len(data) > EMPTY_BUNDLE_BYTES:  # python-osc skips bundle elements it cannot read
+            self._refuse(client, "", f"an OSC bundle of {len(data)} bytes without a readable message")
+        for message in messages:
+            self._dispatch(message, client)
+
+    def _dispatch(self, message: OscMessage, client: Client) -> None:
+        address = message.address
+        if PATTERN_CHARACTERS.intersection(address):
+            self._refuse(client, address, "address patterns (* ? [ ] { }) are not supported; send the exact address")
+            return
+        handlers = list(self.dispatcher.handlers_for_address(address))
+        if not handlers:
+            self._refuse(client, address, "unknown address")
+            return
+        for handler in handlers:
+            try:
+                reply = handler.invoke(client, message)
+            except REQUEST_ERRORS as err:
+                self._refuse(client, address, str(err))
+            except Exception as err:
+                log.exception("%s from %s:%d failed", address, *client)
+                self.send(client, ERROR_ADDRESS, address, f"internal error: {type(err).__name__}: {err}")
+            else:
+                if reply is not None:
+                    self.send(client, *reply)
+
+    def _refuse(self, client: Client, address: str, message: str) -> None:
+        """Answer a request that cannot be served, and log it."""
+        log.warning("%s from %s:%d: %s", address or "packet", client[0], client[1], message)
+        self.send(client, ERROR_ADDRESS, address, message)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log what escaped a handler (socketserver would print it to stderr) and keep serving."""
+        log.exception("unexpected error while serving %s", client_address)
+
+
+def resolve_udp(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    """The address family and socket address of ``host:port``, IPv4 first, so that "localhost" means the same
+    address to the daemon and to its clients wherever the system lists ::1 first."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    family, _, _, _, address = min(found, key=lambda info: info[0] != socket.AF_INET)
+    return family, address
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (localhost, 127.x, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,183 @@
+"""`synthmatch daemon` and `synthmatch send` as a user runs them: real processes, real UDP on 127.0.0.1, signals."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pedalboard.io import AudioFile
+from pythonosc.osc_message import OscMessage
+from pythonosc.udp_client import SimpleUDPClient
+
+from synthmatch import __version__
+from synthmatch.daemon_config import DaemonConfig, DaemonConfigError, load_config
+from synthmatch.osc_client import parse_argument
+from synthmatch.params import quantise_all
+from synthmatch.synths import open_synth
+
+DAEMON = [sys.executable, "-m", "synthmatch", "daemon"]
+SEND = [sys.executable, "-m", "synthmatch", "send"]
+
+
+class Daemon:
+    """A `synthmatch daemon` process on a free port, read from its startup banner; stopped by its PID."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen([*DAEMON, "--osc-port", "0", *args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.banner: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.banner.append(line)
+            if line.strip().startswith("listening"):
+                self.port = int(line.split("udp://127.0.0.1:")[1].split()[0])
+            if line.strip().startswith("stop with"):  # the banner's last line
+                return
+        raise AssertionError(f"the daemon did not start: {self.process.wait(10)}: {self.process.stderr.read()}")
+
+    def ping(self) -> OscMessage:
+        with SimpleUDPClient("127.0.0.1", self.port) as client:
+            client.send_message("/synthmatch/ping", [])
+            return OscMessage(client.receive(5.0))
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, float, str]:
+        """Send ``signum``; returns the exit status, how long it took, and stderr."""
+        began = time.monotonic()
+        self.process.send_signal(signum)
+        try:
+            _, stderr = self.process.communicate(timeout=10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        return self.process.returncode, time.monotonic() - began, stderr
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    daemon = Daemon()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def target_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    synth = open_synth("builtin")
+    patch = quantise_all(synth.definition, np.random.default_rng(21).random(len(synth.parameters)))
+    path = tmp_path_factory.mktemp("target") / "target.wav"
+    with AudioFile(str(path), "w", samplerate=synth.sample_rate, num_channels=1) as file:
+        file.write(synth.render(patch[None], 48))
+    return path
+
+
+def send(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SEND, "--port", str(port), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_the_daemon_says_where_it_listens_and_what_it_drives(daemon: Daemon) -> None:
+    banner = "".join(daemon.banner)
+    assert f"synthmatch daemon {__version__}" in banner and "udp://127.0.0.1:" in banner
+    assert "builtin" in banner and "rendered in-process" in banner
+    message = daemon.ping()
+    assert message.address == "/synthmatch/pong" and message.params == [__version__]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_shuts_it_down_cleanly(signum: int, target_wav: Path) -> None:
+    daemon = Daemon("--log-level", "info")
+    assert daemon.ping().address == "/synthmatch/pong"
+    with SimpleUDPClient("127.0.0.1", daemon.port) as client:  # a long match is running when the signal comes
+        client.send_message("/synthmatch/target/load", [str(target_wav)])
+        assert OscMessage(client.receive(5.0)).address == "/synthmatch/target/loaded"
+        client.send_message("/synthmatch/match/start", [4096])
+        assert OscMessage(client.receive(5.0)).address == "/synthmatch/progress"
+        status, seconds, stderr = daemon.stop(signum)
+    assert status == 0 and seconds < 3.0, stderr
+    assert f"{signal.Signals(signum).name} received" in stderr and "stopped" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_send_prints_the_replies(daemon: Daemon, target_wav: Path, tmp_path: Path) -> None:
+    result = send(daemon.port, "/synthmatch/ping")
+    assert (result.returncode, result.stdout) == (0, f"/synthmatch/pong {__version__}\n")
+    result = send(daemon.port, "/synthmatch/target/load", str(target_wav), "48")
+    assert result.returncode == 0 and result.stdout == f"/synthmatch/target/loaded {target_wav} 1.0\n"
+    result = send(daemon.port, "/synthmatch/match/start", "8")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and len(lines) == 9
+    assert [line.split()[:2] for line in lines[:8]] == [["/synthmatch/progress", str(k)] for k in range(1, 9)]
+    assert lines[-1].startswith("/synthmatch/match/done 8 ")
+    patch = tmp_path / "patch.json"
+    result = send(daemon.port, "/synthmatch/patch/save", str(patch))
+    assert result.returncode == 0 and result.stdout.startswith(f"/synthmatch/patch/saved {patch} ")
+    assert patch.is_file()
+
+
+def test_send_exits_1_on_an_error_or_no_reply(daemon: Daemon) -> None:
+    result = send(daemon.port, "/synthmatch/target/load", "s:42")
+    assert result.returncode == 1 and result.stdout.startswith("/synthmatch/error /synthmatch/target/load 42: ")
+    result = send(daemon.port, "/synthmatch/match/stop")
+    assert result.returncode == 1 and "no match is running" in result.stdout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # a port where nothing answers
+        silent.bind(("127.0.0.1", 0))
+        result = send(silent.getsockname()[1], "--timeout", "0.3", "/synthmatch/ping")
+    assert result.returncode == 1 and "no reply from 127.0.0.1" in result.stderr
+
+
+def test_send_types_its_arguments() -> None:
+    assert parse_argument("42") == 42 and isinstance(parse_argument("42"), int)
+    assert parse_argument("-0.5") == -0.5 and parse_argument("1e3") == 1000.0
+    assert parse_argument("s:42") == "42" and parse_argument("f:1") == 1.0 and parse_argument("i:7") == 7
+    assert parse_argument("take.wav") == "take.wav" and parse_argument("nan") == "nan"
+    with pytest.raises(ValueError, match="'x' is not int"):
+        parse_argument("i:x")
+
+
+def test_startup_errors_exit_1_with_one_line(tmp_path: Path) -> None:
+    mismatch = subprocess.run([*DAEMON, "--synth", "nekobi", "--model", str(model_dir())], capture_output=True,
+                              text=True, timeout=60)
+    assert mismatch.returncode == 1 and "does not fit synth 'nekobi'" in mismatch.stderr
+    (tmp_path / "daemon.toml").write_text('osc_port = 9000\nmidi_prot = "virtual"\n')
+    typo = subprocess.run([*DAEMON, "--config", str(tmp_path / "daemon.toml")], capture_output=True, text=True,
+                          timeout=60)
+    assert typo.returncode == 1 and "unknown key(s) 'midi_prot'; valid keys: synth, model" in typo.stderr
+
+
+def test_a_busy_port_is_a_clear_error(daemon: Daemon) -> None:
+    busy = subprocess.run([*DAEMON, "--osc-port", str(daemon.port)], capture_output=True, text=True, timeout=60)
+    assert busy.returncode == 1 and f"cannot listen for OSC on 127.0.0.1:{daemon.port}" in busy.stderr
+    assert daemon.ping().address == "/synthmatch/pong"
+
+
+def test_the_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.toml"
+    path.write_text('osc_port = 9100\nmidi_port = 2\nmodel = "models/mine"\nlog_level = "debug"\n')
+    config = load_config(path, {"osc_port": 9200, "render": "live"})
+    assert config == DaemonConfig(osc_port=9200, midi_port="2", model=tmp_path / "models/mine", log_level="debug",
+                                  render="live")
+    assert config.live_options().midi_port == "2" and config.live_options().render == "live"
+    assert load_config(None, {}) == DaemonConfig()
+    for text, message in [
+        ("osc_port = 70000\n", "osc_port = 70000 must be an integer in 0..65535"),
+        ('render = "sometimes"\n', "must be one of auto, in-process, live"),
+        ('osc_target = "localhost"\n', "must be host:port"),
+        ("osc_port = [\n", "not valid TOML"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(DaemonConfigError, match=message):
+            load_config(path, {})
+    with pytest.raises(DaemonConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml", {})
+
+
+def model_dir() -> Path:
+    from synthmatch.agent import default_model_dir
+    from synthmatch.definitions import find_definition
+
+    return default_model_dir(find_definition("builtin"))

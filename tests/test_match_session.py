@@ -1,0 +1,273 @@
+"""The match session: one match at a time in a worker, stop keeps the best patch, failures keep it too, undo."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from pedalboard.io import AudioFile
+
+from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.distances import multires_stft_distance
+from synthmatch.match_session import MatchOutcome, MatchSession, SessionError, SessionState, Target
+from synthmatch.matching import MatchProgress, match_with_agent
+from synthmatch.params import quantise_all
+from synthmatch.synths import Synth, open_synth
+
+NOTE = 50
+
+
+class RecordingSink:
+    """A parameter sink that keeps what it was sent (the daemon's transports are tested with real ports elsewhere)."""
+
+    def __init__(self) -> None:
+        self.sent: list[npt.NDArray[np.float64]] = []
+
+    def send(self, params: npt.NDArray[np.float64]) -> int:
+        self.sent.append(params.copy())
+        return 1
+
+    def close(self) -> None:
+        pass
+
+
+class FailingSynth:
+    """The built-in synth until its ``fail_after``-th render, then an error, as when an audio device vanishes."""
+
+    def __init__(self, synth: Synth, fail_after: int) -> None:
+        self._synth, self._left = synth, fail_after
+        self.definition = synth.definition
+        self.parameters = synth.parameters
+        self.sample_rate = synth.sample_rate
+
+    def render(self, params: npt.NDArray[np.floating], note: int | None = None, velocity: int | None = None
+               ) -> npt.NDArray[np.float32]:
+        self._left -= 1
+        if self._left < 0:
+            raise RuntimeError("the audio device vanished")
+        return self._synth.render(params, note, velocity)
+
+
+class Ends:
+    """Collects a worker's progress and its end, and lets a test wait for the end."""
+
+    def __init__(self) -> None:
+        self.progress: list[MatchProgress] = []
+        self.outcome: MatchOutcome | None = None
+        self.target: Target | None = None
+        self.error: Exception | None = None
+        self.finished = threading.Event()
+
+    def done(self, outcome: MatchOutcome) -> None:
+        self.outcome = outcome
+        self.finished.set()
+
+    def recorded(self, target: Target) -> None:
+        self.target = target
+        self.finished.set()
+
+    def failed(self, err: Exception) -> None:
+        self.error = err
+        self.finished.set()
+
+    def wait(self) -> None:
+        assert self.finished.wait(30), "the worker did not finish"
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return open_synth("builtin")
+
+
+@pytest.fixture(scope="module")
+def agent(synth: Synth) -> OnnxAgent:
+    return OnnxAgent.load(default_model_dir(synth.definition), synth.definition)
+
+
+@pytest.fixture(scope="module")
+def target_audio(synth: Synth) -> npt.NDArray[np.float32]:
+    patch = quantise_all(synth.definition, np.random.default_rng(3).random(len(synth.parameters)))
+    return synth.render(patch[None], NOTE)[0]
+
+
+@pytest.fixture(scope="module")
+def target_wav(tmp_path_factory: pytest.TempPathFactory, synth: Synth, target_audio: np.ndarray) -> Path:
+    path = tmp_path_factory.mktemp("target") / "target.wav"
+    with AudioFile(str(path), "w", samplerate=synth.sample_rate, num_channels=1) as file:
+        file.write(target_audio[None])
+    return path
+
+
+def run_match(session: MatchSession, steps: int | None = None) -> Ends:
+    ends = Ends()
+    session.start_match(steps, ends.progress.append, ends.done)
+    ends.wait()
+    return ends
+
+
+def test_a_match_reports_every_step_and_applies_its_best_patch(
+    synth: Synth, agent: OnnxAgent, target_wav: Path
+) -> None:
+    sink = RecordingSink()
+    session = MatchSession(synth, agent, sink)
+    target = session.load_target(str(target_wav), NOTE)
+    assert target.note == NOTE and target.seconds == pytest.approx(1.0) and target.source == str(target_wav)
+    before = session.snapshot().current_params
+    ends = run_match(session, 16)
+    outcome = ends.outcome
+    assert outcome is not None and outcome.error is None and not outcome.stopped
+    assert [p.step for p in ends.progress] == list(range(1, 17)) and outcome.steps == 16
+    assert outcome.best_distance < outcome.distance_start
+    now = session.snapshot()
+    assert now.state is SessionState.IDLE and now.step == 16 and now.max_steps == 16
+    assert now.best_distance == outcome.best_distance == min(p.best_distance for p in ends.progress)
+    assert now.history == tuple(p.distance for p in ends.progress)
+    assert now.best_params is not None
+    np.testing.assert_array_equal(now.current_params, now.best_params)
+    rendered = synth.render(now.best_params[None], NOTE)
+    assert multires_stft_distance(rendered, target.audio[None])[0] == pytest.approx(outcome.best_distance, rel=1e-6)
+    np.testing.assert_array_equal(sink.sent[-1], now.best_params)  # the best patch went out last
+    assert len(sink.sent) >= 2  # each new best on the way, then the applied one
+    session.undo()
+    np.testing.assert_array_equal(session.snapshot().current_params, before)
+    np.testing.assert_array_equal(sink.sent[-1], before)
+    with pytest.raises(SessionError, match="nothing to undo"):
+        session.undo()
+
+
+def test_the_note_comes_from_the_targets_pitch(synth: Synth, agent: OnnxAgent, tmp_path: Path) -> None:
+    path = tmp_path / "a3.wav"
+    with AudioFile(str(path), "w", samplerate=synth.sample_rate, num_channels=1) as file:
+        file.write(synth.render(np.array([synth.definition.defaults_normalised()]), note=57))
+    session = MatchSession(synth, agent)
+    assert session.load_target(str(path)).note == 57
+    assert session.load_target(str(path), 60).note == 60 and session.snapshot().note == 60
+
+
+def test_stop_ends_the_match_early_and_keeps_the_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
+    session = MatchSession(synth, agent)
+    session.load_target(str(target_wav), NOTE)
+    ends = Ends()
+
+    def stop_at_three(progress: MatchProgress) -> None:
+        ends.progress.append(progress)
+        if progress.step == 3:
+            assert session.snapshot().state is SessionState.MATCHING
+            assert session.stop_match() == 3
+            assert session.snapshot().state is SessionState.STOPPING
+
+    session.start_match(4096, stop_at_three, ends.done)
+    ends.wait()
+    assert ends.outcome is not None and ends.outcome.stopped and ends.outcome.steps == 3
+    now = session.snapshot()
+    assert now.state is SessionState.IDLE and now.best_distance == ends.progress[-1].best_distance
+    assert now.best_params is not None
+    np.testing.assert_array_equal(now.current_params, now.best_params)
+
+
+def test_one_match_at_a_time_and_clear_refusals(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
+    session = MatchSession(synth, agent)
+    ends = Ends()
+    with pytest.raises(SessionError, match="no target"):
+        session.start_match(8, ends.progress.append, ends.done)
+    with pytest.raises(SessionError, match="no match is running"):
+        session.stop_match()
+    with pytest.raises(SessionError, match="no best patch yet"):
+        session.save_patch("/tmp/never.json")
+    with pytest.raises(SessionError, match="nothing to undo"):
+        session.undo()
+    session.load_target(str(target_wav), NOTE)
+    with pytest.raises(ValueError, match="max_steps 0 must be"):
+        session.start_match(0, ends.progress.append, ends.done)
+    release = threading.Event()
+    session.start_match(64, lambda progress: release.wait(10), ends.done)
+    try:
+        with pytest.raises(SessionError, match="cannot start a match while matching; stop it"):
+            session.start_match(8, ends.progress.append, ends.done)
+        with pytest.raises(SessionError, match="cannot load a target while matching"):
+            session.load_target("/tmp/any.wav")
+        with pytest.raises(SessionError, match="cannot undo while matching"):
+            session.undo()
+    finally:
+        session.stop_match()
+        release.set()
+    ends.wait()
+    assert ends.outcome is not None and ends.outcome.stopped
+
+
+def test_a_failing_match_keeps_its_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
+    session = MatchSession(FailingSynth(synth, fail_after=6), agent)  # the start and 5 steps, then the device fails
+    target = session.load_target(str(target_wav), NOTE)
+    ends = run_match(session, 32)
+    outcome = ends.outcome
+    assert outcome is not None and isinstance(outcome.error, RuntimeError) and outcome.steps == 5
+    now = session.snapshot()
+    assert now.state is SessionState.IDLE and now.best_params is not None
+    assert now.best_distance == min(p.best_distance for p in ends.progress)
+    rendered = synth.render(now.best_params[None], NOTE)
+    assert multires_stft_distance(rendered, target.audio[None])[0] == pytest.approx(now.best_distance, rel=1e-6)
+    np.testing.assert_array_equal(now.current_params, now.best_params)
+
+
+def test_close_stops_a_running_match(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
+    session = MatchSession(synth, agent)
+    session.load_target(str(target_wav), NOTE)
+    ends = Ends()
+    started = threading.Event()
+    session.start_match(4096, lambda progress: started.set(), ends.done)
+    assert started.wait(10)
+    session.close()
+    assert ends.finished.is_set() and ends.outcome is not None and ends.outcome.stopped
+    with pytest.raises(SessionError, match="shutting down"):
+        session.start_match(8, ends.progress.append, ends.done)
+
+
+def test_a_recorded_target_is_aligned_and_pitched(synth: Synth, agent: OnnxAgent, target_audio: np.ndarray) -> None:
+    lead = np.zeros(synth.sample_rate // 4, dtype=np.float32)  # a quarter second before the sound starts
+    session = MatchSession(synth, agent, record=lambda seconds: np.concatenate([lead, target_audio]))
+    ends = Ends()
+    session.record_target(1.25, ends.recorded, ends.failed)
+    assert session.snapshot().state in (SessionState.RECORDING, SessionState.IDLE)
+    ends.wait()
+    assert ends.error is None and ends.target is not None and ends.target.source == "recorded"
+    assert ends.target.audio.shape == target_audio.shape and ends.target.seconds == 1.25
+    assert np.argmax(np.abs(ends.target.audio) > 0) < synth.sample_rate // 100  # the lead is cut off
+    assert session.snapshot().state is SessionState.IDLE and session.snapshot().target == "recorded"
+
+
+def test_recording_needs_an_input_and_a_sound(synth: Synth, agent: OnnxAgent) -> None:
+    with pytest.raises(SessionError, match="no audio input is configured"):
+        MatchSession(synth, agent).record_target(1.0, print, print)
+    session = MatchSession(synth, agent, record=lambda seconds: np.zeros(int(seconds * 16000), np.float32))
+    with pytest.raises(ValueError, match="record length 0.0 s must be above 0"):
+        session.record_target(0.0, print, print)
+    ends = Ends()
+    session.record_target(0.5, ends.recorded, ends.failed)
+    ends.wait()
+    assert ends.target is None and isinstance(ends.error, ValueError) and "silent" in str(ends.error)
+    assert session.snapshot().state is SessionState.IDLE and session.snapshot().target is None
+
+
+def test_save_writes_the_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path, tmp_path: Path) -> None:
+    from synthmatch.patches import read_patch
+
+    session = MatchSession(synth, agent)
+    session.load_target(str(target_wav), NOTE)
+    ends = run_match(session, 4)
+    patch = session.save_patch(str(tmp_path / "best.json"))
+    saved = read_patch(tmp_path / "best.json")
+    assert ends.outcome is not None and saved.distance == pytest.approx(ends.outcome.best_distance)
+    assert saved.target == str(target_wav) and saved.note == NOTE and saved.synth == "builtin"
+    assert saved.normalised == patch.normalised
+    assert not math.isnan(saved.distance)
+
+
+def test_match_with_agent_stops_when_asked(synth: Synth, agent: OnnxAgent, target_audio: np.ndarray) -> None:
+    seen: list[int] = []
+    result = match_with_agent(synth, agent, target_audio, NOTE, 10, on_step=lambda p: seen.append(p.step),
+                              should_stop=lambda: len(seen) >= 4)
+    assert seen == [1, 2, 3, 4] and result.steps == 4 and result.renders == 5 and len(result.history) == 4
