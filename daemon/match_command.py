@@ -2,7 +2,8 @@
 
 The agent runs here in the live wing (onnxruntime, no torch). The baselines ("random", "cmaes", "oneshot",
 "agent+refine") live in the offline wing's ``synthmatch.training.baselines`` and are imported only when asked
-for, so a daemon-only install can still match with the agent.
+for, so a daemon-only install can still match with the agent. ``--plot`` and ``--animate`` draw the match with
+:mod:`synthmatch.match_figures` (the agent's every step; a search's distance curve and best patch).
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.agent import OnnxAgent, default_model_dir, load_metadata
 from synthmatch.audio_files import load_target
 from synthmatch.definitions import SynthDefinition, find_definition
-from synthmatch.matching import MatchResult, match_with_agent
+from synthmatch.features import MEL_CEILING_DB, FeatureSettings
+from synthmatch.match_figures import (
+    StepRecorder,
+    animate_match,
+    build_trace,
+    check_animation_path,
+    plot_match,
+    require_matplotlib,
+)
+from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
 from synthmatch.params import denormalise_all
 from synthmatch.patches import Patch, write_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
@@ -36,12 +46,22 @@ def run_match(args: argparse.Namespace) -> int:
     """Match ``args.target`` on ``args.synth`` with ``args.method`` in ``args.steps`` steps; print and save it."""
     if args.steps < 1:
         raise ValueError(f"--steps {args.steps} must be at least 1 (agent steps or renders)")
+    plot, animate = args.plot, args.animate
+    check_picture_options(args.method, plot, animate)
     definition = find_definition(args.synth)
-    match = prepare_method(args.method, definition, args.model, args.steps, args.seed)
+    recorder = StepRecorder()
+    match = prepare_method(args.method, definition, args.model, args.steps, args.seed, on_step=recorder)
     synth = open_synth(definition)
     target = load_target(args.target, synth.sample_rate, definition.note.render_samples)
     note = choose_note(definition.note, estimate_f0_hz(target, synth.sample_rate), args.note)
     result = match(synth, target, note)
+    if plot is not None or animate is not None:
+        features, ceiling_db = heard_with(args.method, definition, args.model)
+        trace = build_trace(synth, target, result, recorder.steps, features=features, ceiling_db=ceiling_db)
+        if plot is not None:
+            plot_match(trace, plot)
+        if animate is not None:
+            animate_match(trace, animate)
     if args.out is not None:
         patch = Patch.from_params(
             definition, result.params, distance=result.distance, note=note, method=result.method, target=args.target
@@ -49,22 +69,27 @@ def run_match(args: argparse.Namespace) -> int:
         write_patch(patch, args.out)
     summary = result_summary(definition, result, args.target)
     print(json.dumps(summary) if args.json else format_summary(summary, args.out))
+    if not args.json:
+        for what, path in (("picture", plot), ("animation", animate)):
+            if path is not None:
+                print(f"{what} written to {path}")
     return 0
 
 
 def prepare_method(
-    method: str, definition: SynthDefinition, model_dir: Path | None, budget: int, seed: int
+    method: str, definition: SynthDefinition, model_dir: Path | None, budget: int, seed: int,
+    on_step: ProgressCallback | None = None,
 ) -> Matcher:
     """``method`` ready to match: the agent loaded and checked, or the baseline imported from the training wing.
 
     Done before the synth is opened and the target read, so a wrong model or a missing training wing is
-    reported at once.
+    reported at once. The agent calls ``on_step`` after every step; the baselines report no steps.
     """
     if method not in METHOD_NAMES:
         raise ValueError(f"--method {method!r} is not one of {', '.join(METHOD_NAMES)}")
     if method == "agent":
         agent = OnnxAgent.load(model_dir or default_model_dir(definition), definition)
-        return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget)
+        return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget, on_step=on_step)
     try:
         from synthmatch.training.baselines import METHODS
     except ModuleNotFoundError as err:
@@ -74,6 +99,26 @@ def prepare_method(
     baseline = METHODS[method]
     rng = np.random.default_rng(seed)
     return lambda synth, target, note: baseline(synth, target, note, budget, rng, model_dir)
+
+
+def check_picture_options(method: str, plot: Path | None, animate: Path | None) -> None:
+    """Refuse ``--plot``/``--animate`` before the match when they cannot be written (extra, suffix, method)."""
+    if plot is None and animate is None:
+        return
+    require_matplotlib()
+    if animate is not None:
+        if method != "agent":
+            raise ValueError(f"--animate shows the agent's every step; --method {method} leaves only its best "
+                             "patch: use --plot for it")
+        check_animation_path(animate)
+
+
+def heard_with(method: str, definition: SynthDefinition, model_dir: Path | None) -> tuple[FeatureSettings, float]:
+    """The front end the pictures use: the agent's (from its model's metadata), else the standard settings."""
+    if method == "agent":
+        metadata = load_metadata(model_dir or default_model_dir(definition))
+        return metadata.features, metadata.mel_ceiling_db
+    return FeatureSettings(sample_rate=definition.note.sample_rate), MEL_CEILING_DB
 
 
 def result_summary(definition: SynthDefinition, result: MatchResult, target: Path) -> dict[str, Any]:

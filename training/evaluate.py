@@ -39,10 +39,12 @@ from synthmatch.audio_files import load_target
 from synthmatch.definitions import find_definition
 from synthmatch.distances import DISTANCES, PRIMARY, param_mae
 from synthmatch.machine import describe_machine
+from synthmatch.match_figures import require_matplotlib
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.baselines import MODEL_METHODS, get_method, load_model
 from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD, MatchTask
+from synthmatch.training.eval_figures import plot_evaluation
 
 #: Second seed word of the held-out targets' stream: SeedSequence([seed, HELD_OUT_STREAM]).spawn(N).
 HELD_OUT_STREAM = 0x5E1D
@@ -200,8 +202,12 @@ def parse_budgets(text: str) -> list[int]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """`synthmatch eval`: the summary table on screen (or one JSON object with --json), the report to --out."""
+    """`synthmatch eval`: the summary table on screen (or one JSON object with --json), the report to --out,
+    the figure to --plot."""
     methods, budgets = parse_methods(args.methods), parse_budgets(args.budgets)
+    plot = args.plot
+    if plot is not None:
+        require_matplotlib()  # before the evaluation, which may take hours
     definition = find_definition(args.synth)
     synth = open_synth(definition)
     model_dir = None
@@ -227,10 +233,14 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if plot is not None:
+        plot_evaluation([report], plot)
     if args.json:
         print(json.dumps(report))
     else:
         print(f"{definition.name}: {len(targets)} {described['kind']} targets, seed {args.seed}, "
               f"{report['seconds']:.0f} s; distances in nepers, success below {DEFAULT_SUCCESS_THRESHOLD}")
         print(format_table(report["summary"]))
+        if plot is not None:
+            print(f"figure written to {plot}")
     return 0

@@ -60,6 +60,7 @@ from synthmatch.training.environment import MatchTask
 from synthmatch.training.imitation import Demonstrations, Imitation, collect, network_actor, oracle_actions
 from synthmatch.training.networks import Critic, Policy, build_observer
 from synthmatch.training.replay import ReplayBuffer
+from synthmatch.training.run_summary import format_run_summary
 from synthmatch.training.validation import validate, validation_batch
 
 CONFIG_FILE = "config.toml"
@@ -356,16 +357,6 @@ def summary(config: TrainConfig, state: RunState) -> dict[str, Any]:
     }
 
 
-def format_summary(report: dict[str, Any]) -> str:
-    """The summary as a table: stage, env steps, updates, seconds, median distance, success rate."""
-    lines = [f"{'stage':10} {'env steps':>10} {'updates':>8} {'seconds':>8} {'distance':>9} {'success':>8}"]
-    for row in report["stages"]:
-        lines.append(f"{row['stage']:10} {row['env_steps']:>10} {row['updates']:>8} {row['seconds']:>8.1f} "
-                     f"{row['distance_median']:>9.3f} {100 * row['success_rate']:>7.0f}%")
-    lines.append(f"{'total':10} {report['env_steps']:>10} {report['updates']:>8} {report['seconds']:>8.1f}")
-    return "\n".join(lines)
-
-
 def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir`` with ``config``; writes config.toml and summary.json, returns it."""
     run_dir = Path(run_dir)
@@ -416,8 +407,5 @@ def run_train(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     print(f"training {config.synth} with imitation + {config.algo} (seed {config.seed}) in {args.out}")
     report = train(config, args.out)
-    if report["resumes"]:
-        print(f"resumed {report['resumes']} time(s) from the newest checkpoint")
-    print(format_summary(report))
-    print(f"summary: {Path(args.out) / SUMMARY_FILE}; export with: synthmatch export {args.out} --out models/NAME/")
+    print(format_run_summary(report, args.out))
     return 0
