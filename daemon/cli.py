@@ -118,6 +118,9 @@ def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     daemon.add_argument("--render", choices=("auto", "in-process", "live"),
                         help="auto: in-process for builtin/vst3, live for external synths")
     daemon.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default: info")
+    daemon.add_argument("--view", action="store_true", default=None,
+                        help="serve the live view, a web page of the match as it happens (docs/live-view.md)")
+    daemon.add_argument("--view-port", type=int, metavar="PORT", help="live view TCP port (default 9001; 0: any)")
     daemon.set_defaults(run=cmd_daemon)
 
     send = sub.add_parser("send", help="send one OSC message to the daemon and print the replies")

@@ -1,9 +1,11 @@
-"""`synthmatch daemon`: load the synth and its model, open the rig, serve OSC commands until SIGINT or SIGTERM.
+"""`synthmatch daemon`: load the synth and its model, open the rig, serve OSC commands (and, with ``--view``, the
+live view) until SIGINT or SIGTERM.
 
 Everything that can be wrong with the setup (an unknown synth, a model that does not fit it, a busy port, a
 missing MIDI port or audio device) is found at startup and ends the process with a one-line error. Once
 serving, nothing a client sends stops it. SIGINT and SIGTERM shut it down in order: a running match is stopped
-(its best patch applied), the OSC port closed, then the MIDI/OSC/audio ports; nothing is left half-written.
+(its best patch applied), the OSC port and the view closed, then the MIDI/OSC/audio ports; nothing is left
+half-written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.daemon_config import DaemonConfig
 from synthmatch.definitions import find_definition
 from synthmatch.live_rig import LiveRig, open_live_rig, render_mode
+from synthmatch.live_view import LiveView
 from synthmatch.match_session import MatchSession
 from synthmatch.osc_commands import OscCommands
 from synthmatch.osc_server import OscServer
@@ -43,15 +46,23 @@ def run_daemon(config: DaemonConfig) -> int:
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
         OscCommands(session, server.send).register(dispatcher)
+        view = None
         try:
+            if config.view:
+                view = LiveView(session, str(model_dir), (agent.features.floor_db, agent.mel_ceiling_db),
+                                config.osc_host, config.view_port)
             with stop_on_signals() as stop:
                 server.start()
-                print(describe(config, server, rig, str(model_dir)), flush=True)
+                if view is not None:
+                    view.start()
+                print(describe(config, server, rig, str(model_dir), view), flush=True)
                 stop.wait()
             log.info("shutting down")
         finally:
             session.close()
             server.close()
+            if view is not None:
+                view.close()
     finally:
         rig.close()
     log.info("stopped")
@@ -75,8 +86,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, handler)
 
 
-def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str) -> str:
-    """What the daemon prints at startup: where it listens, what it matches on, where patches go."""
+def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str, view: LiveView | None = None) -> str:
+    """What the daemon prints at startup: where it listens, what it matches on, where patches go, the view's URL."""
     definition = rig.synth.definition
     live = render_mode(definition, config.live_options()) == "live"
     sends = [f"MIDI port {config.midi_port} ({config.midi_api})"] if config.midi_port else []
@@ -85,6 +96,7 @@ def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str) 
     return "\n".join([
         f"synthmatch daemon {__version__}",
         f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender; see docs/osc.md)",
+        *([f"  view        {view.url} (see docs/live-view.md)"] if view is not None else []),
         f"  synth       {definition.name} ({definition.kind}, {len(definition.parameters)} parameters, "
         f"{'played live and recorded' if live else 'rendered in-process'})",
         f"  model       {model}",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synthmatch.live_rig import LiveOptions
+from synthmatch.live_view import DEFAULT_VIEW_PORT
 from synthmatch.osc_server import DEFAULT_HOST, DEFAULT_PORT
 
 MIDI_APIS = ("auto", "alsa", "jack")
@@ -50,6 +51,10 @@ class DaemonConfig:
     """auto: in-process for builtin/vst3 synths, live (play and record) for external ones."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Least severe log lines printed to stderr."""
+    view: bool = False
+    """Serve the live view, a web page showing the match as it happens, on osc_host."""
+    view_port: int = DEFAULT_VIEW_PORT
+    """TCP port of the live view; 0 picks a free one (printed at startup)."""
 
     def live_options(self) -> LiveOptions:
         """The rig options these settings describe."""
@@ -110,8 +115,12 @@ def _checked_value(key: str, value: Any, where: str) -> Any:
         if value not in CHOICES[key]:
             raise DaemonConfigError(f"{bad} must be one of {', '.join(CHOICES[key])}")
         return value
-    if key in ("osc_port", "audio_channel"):
-        lowest, highest = (0, 65535) if key == "osc_port" else (1, 256)
+    if key == "view":
+        if not isinstance(value, bool):
+            raise DaemonConfigError(f"{bad} must be true or false")
+        return value
+    if key in ("osc_port", "view_port", "audio_channel"):
+        lowest, highest = (1, 256) if key == "audio_channel" else (0, 65535)
         if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
             raise DaemonConfigError(f"{bad} must be an integer in {lowest}..{highest}")
         return value

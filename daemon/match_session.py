@@ -2,8 +2,9 @@
 
 The session holds what the OSC commands act on: the target (audio, note, where it came from), the state (idle,
 recording, matching, stopping), the running match's step and distances, the current patch (what the synth is set
-to), the best patch of the last match and the patch from before it. It knows no socket: progress and the end of a
-match or a recording go out through callbacks, called from the worker thread. Every public method is thread-safe.
+to), the best patch of the last match and the patch from before it, and for views what the agent hears of the
+target and of the synth's latest sound. It knows no socket: progress and the end of a match or a recording go out
+through callbacks, called from the worker thread. Every public method is thread-safe.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.agent import OnnxAgent
+from synthmatch.agent import Mel, OnnxAgent
 from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file
 from synthmatch.live_rig import MAX_RECORD_S, ParameterSink
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
@@ -100,10 +101,16 @@ class SessionSnapshot:
     """The best patch of the running or last match [P], normalised; None before the first match."""
     history: tuple[float, ...]
     """Distance after each step of the running or last match."""
+    best_history: tuple[float, ...]
+    """Best distance so far (the start's included) after each step of the running or last match."""
     target: str | None
     """Where the target came from (a path or "recorded"); None before one is loaded."""
     note: int | None
     """The target's MIDI note; None before one is loaded."""
+    target_mel: Mel | None
+    """The target as the agent hears it, log-mel dB [n_mels, frames]; None before one is loaded."""
+    sound_mel: Mel | None
+    """The synth's latest sound in a match as the agent hears it, log-mel dB [n_mels, frames]; None before."""
 
 
 ProgressSink = Callable[[MatchProgress], None]
@@ -135,6 +142,9 @@ class MatchSession:
         self._distance = math.nan
         self._best_distance = math.nan
         self._history: list[float] = []
+        self._best_history: list[float] = []
+        self._target_mel: Mel | None = None
+        self._sound_mel: Mel | None = None
 
     # -- the target --------------------------------------------------------------------------------------------
 
@@ -191,8 +201,9 @@ class MatchSession:
         f0_hz = estimate_f0_hz(audio, self.synth.sample_rate) if note is None else None
         target = Target(audio=audio, note=choose_note(self.definition.note, f0_hz, note), source=source,
                         seconds=seconds)
+        target_mel = self._agent.observe(audio[None])[0]
         with self._lock:
-            self._target = target
+            self._target, self._target_mel = target, target_mel
         log.info("target %s: %.2f s, matched at MIDI note %d", source, seconds, target.note)
         return target
 
@@ -250,11 +261,14 @@ class MatchSession:
         )
 
     def _on_step(self, progress: MatchProgress, on_progress: ProgressSink) -> None:
-        """Record one step, send a new best patch out, then report it."""
+        """Record one step (and what the agent hears of its sound, for views), send a new best patch out, report it."""
+        sound_mel = self._agent.observe(progress.audio[None])[0]
         with self._lock:
+            self._sound_mel = sound_mel
             improved = math.isnan(self._best_distance) or progress.best_distance < self._best_distance
             self._step, self._distance = progress.step, progress.distance
             self._history.append(progress.distance)
+            self._best_history.append(progress.best_distance)
             if improved:
                 self._best_distance = progress.best_distance
                 if progress.distance == progress.best_distance:
@@ -310,8 +324,10 @@ class MatchSession:
                 state=self._state, step=self._step, max_steps=self._max_steps, distance=self._distance,
                 best_distance=self._best_distance, current_params=self._current.copy(),
                 best_params=None if self._best is None else self._best.copy(), history=tuple(self._history),
+                best_history=tuple(self._best_history),
                 target=None if self._target is None else self._target.source,
                 note=None if self._target is None else self._target.note,
+                target_mel=self._target_mel, sound_mel=self._sound_mel,  # never changed in place: no copy needed
             )
 
     def close(self, timeout: float = MAX_RECORD_S + 5.0) -> None:
@@ -344,7 +360,8 @@ class MatchSession:
             self._state = state
             if state is SessionState.MATCHING:
                 self._before = self._best = self._current  # the start is the best until a step beats it
-                self._step, self._max_steps, self._history = 0, match_steps, []
+                self._step, self._max_steps, self._history, self._best_history = 0, match_steps, [], []
+                self._sound_mel = None
                 self._distance = self._best_distance = math.nan
             self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)
             self._worker.start()
@@ -352,3 +369,4 @@ class MatchSession:
     def _finish(self, state: SessionState) -> None:
         with self._lock:
             self._state = state
+

@@ -60,6 +60,8 @@ class MatchProgress:
     """Its primary distance to the target, in nepers."""
     best_distance: float
     """The smallest distance so far, the start's included."""
+    audio: npt.NDArray[np.float32]
+    """The patch's sound [N], as the synth rendered (or recorded) it: what views show of the current sound."""
 
 
 ProgressCallback = Callable[[MatchProgress], None]
@@ -134,7 +136,8 @@ def match_with_agent(
         if distance < best_distance:
             best_params, best_distance = params, distance
         if on_step is not None:
-            on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=best_distance))
+            on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=best_distance,
+                                  audio=audio[0]))
     return MatchResult(
         params=best_params, distance_start=distance_start, distance=best_distance, renders=len(history) + 1,
         seconds=time.perf_counter() - began, steps=len(history), note=note, method="agent", history=history,

@@ -29,6 +29,7 @@ def test_wheel_holds_all_three_folders_and_data(wheel: Path) -> None:
     for expected in [
         "synthmatch/cli.py",
         "synthmatch/py.typed",
+        "synthmatch/live_view.html",
         "synthmatch/synths/builtin.py",
         "synthmatch/synthdefs/builtin.toml",
         "synthmatch/synthdefs/nekobi.toml",

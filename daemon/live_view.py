@@ -1,0 +1,151 @@
+"""The daemon's live view (``synthmatch daemon --view``): a web page that shows the match as it happens.
+
+A standard-library HTTP server in a thread serves two things: the page (``live_view.html``, package data, its
+script and style inline, so nothing comes from another host) and ``/state.json``, the session's snapshot as JSON,
+which the page polls a few times a second. The server only reads the session; it never changes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any, cast
+
+import numpy as np
+
+from synthmatch.agent import Mel
+from synthmatch.definitions import SynthDefinition
+from synthmatch.match_session import MatchSession, SessionSnapshot, SessionState
+from synthmatch.osc_server import DEFAULT_HOST, resolve_udp
+from synthmatch.params import denormalise, step_index
+
+log = logging.getLogger(__name__)
+
+#: The view's TCP port unless told otherwise (the OSC commands use UDP 9000).
+DEFAULT_VIEW_PORT = 9001
+PAGE_PATH, STATE_PATH = "/", "/state.json"
+#: How often the page asks for the state, in milliseconds.
+POLL_MS = 250
+
+
+def view_state(snapshot: SessionSnapshot, definition: SynthDefinition, model: str,
+               mel_range_db: tuple[float, float]) -> dict[str, Any]:
+    """What the page shows, as plain JSON values (NaN becomes null): the state, the curve, the patch, both mels."""
+    matching = snapshot.state in (SessionState.MATCHING, SessionState.STOPPING)
+    patch = snapshot.best_params if matching and snapshot.best_params is not None else snapshot.current_params
+    return {
+        "state": str(snapshot.state),
+        "synth": {"name": definition.name, "kind": definition.kind},
+        "model": model,
+        "target": snapshot.target,
+        "note": snapshot.note,
+        "step": snapshot.step,
+        "max_steps": snapshot.max_steps,
+        "distance": _finite(snapshot.distance),
+        "best_distance": _finite(snapshot.best_distance),
+        "history": [_finite(d) for d in snapshot.history],
+        "best_history": [_finite(d) for d in snapshot.best_history],
+        "params": [_parameter_row(definition, index, float(x)) for index, x in enumerate(patch)],
+        "mel_range_db": list(mel_range_db),
+        "target_mel": _mel_rows(snapshot.target_mel),
+        "sound_mel": _mel_rows(snapshot.sound_mel),
+        "poll_ms": POLL_MS,
+    }
+
+
+def _parameter_row(definition: SynthDefinition, index: int, x: float) -> dict[str, Any]:
+    """One parameter of the shown patch: its name, value in its units (or step label), unit, and normalised value."""
+    parameter = definition.parameters[index]
+    label = parameter.labels[int(step_index(parameter, x))] if parameter.steps else None
+    return {"name": parameter.name, "value": float(denormalise(parameter, x)), "unit": parameter.unit, "label": label,
+            "normalised": x}
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None for NaN or infinity (JSON has no NaN)."""
+    return value if math.isfinite(value) else None
+
+
+def _mel_rows(mel: Mel | None) -> list[list[int]] | None:
+    """A log-mel [n_mels, frames] as rows of whole dB, lowest band first: small to send, enough to draw."""
+    return None if mel is None else np.rint(mel).astype(int).tolist()
+
+
+class _Request(BaseHTTPRequestHandler):
+    """One GET: the page or the state; anything else is 404."""
+
+    server_version = "synthmatch-view"
+
+    def do_GET(self) -> None:
+        view = cast(LiveView, self.server)
+        path = self.path.split("?", 1)[0]
+        if path == PAGE_PATH:
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", view.page)
+        elif path == STATE_PATH:
+            self._send(HTTPStatus.OK, "application/json", json.dumps(view.state(), allow_nan=False).encode())
+        else:
+            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
+                       f"no such page: {path}; the live view is at {PAGE_PATH}, its data at {STATE_PATH}\n".encode())
+
+    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("view %s: " + format, self.client_address[0], *args)
+
+
+class LiveView(ThreadingHTTPServer):
+    """The live view's HTTP server on ``host:port`` (port 0: any free one), serving one session's state."""
+
+    daemon_threads = True
+
+    def __init__(self, session: MatchSession, model: str, mel_range_db: tuple[float, float],
+                 host: str = DEFAULT_HOST, port: int = DEFAULT_VIEW_PORT) -> None:
+        """Serve ``session``'s state; ``model`` names the model folder, ``mel_range_db`` the log-mels' range."""
+        self.session = session
+        self.model = model
+        self.mel_range_db = mel_range_db
+        self.page = resources.files("synthmatch").joinpath("live_view.html").read_bytes()
+        self._thread: threading.Thread | None = None
+        try:
+            self.address_family, address = resolve_udp(host, port)  # the same address for TCP
+            super().__init__(address, _Request)
+        except OSError as err:
+            raise OSError(
+                f"cannot serve the live view on {host}:{port}: {err.strerror or err}; another program may be "
+                "using that port: choose another one with --view-port"
+            ) from None
+
+    @property
+    def url(self) -> str:
+        """Where to point a browser."""
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    def state(self) -> dict[str, Any]:
+        """The session's state as the page gets it."""
+        return view_state(self.session.snapshot(), self.session.definition, self.model, self.mel_range_db)
+
+    def start(self) -> None:
+        """Serve in a background thread until :meth:`close`."""
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="synthmatch-view", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
