@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import threading
 import time
 from math import gcd
@@ -22,6 +23,8 @@ from scipy.signal import resample_poly
 
 from synthmatch.midi_out import TransportError
 
+log = logging.getLogger(__name__)
+
 Audio = npt.NDArray[np.float32]
 
 #: Onset: the first frame whose RMS comes within this many dB of the loudest frame's ...
@@ -32,6 +35,8 @@ ONSET_FLOOR_RMS = 1e-4
 ONSET_FRAME_S = 0.001
 #: Extra seconds a capture runs beyond what is asked, for jitter in the MIDI and audio paths.
 CAPTURE_MARGIN_S = 0.05
+#: Largest input latency believed, in seconds; JACK clients that leave theirs unset report 2**32 frames (a day).
+MAX_LATENCY_S = 1.0
 
 
 class AudioDeviceError(TransportError):
@@ -111,6 +116,15 @@ def restart_portaudio(jack_client_name: str | None = None) -> None:
     sd._initialize()
 
 
+def plausible_latency(reported_s: float, device: str) -> float:
+    """``reported_s`` if it is a latency one can believe, else 0 with a warning: the onset alignment copes alone."""
+    if 0.0 <= reported_s <= MAX_LATENCY_S:
+        return reported_s
+    log.warning("audio input %r reports an input latency of %g s; ignoring it (onset alignment compensates)",
+                device, reported_s)
+    return 0.0
+
+
 class AudioInput:
     """One channel of an input device, open until :meth:`close`; captures on demand and resamples to ``sample_rate``."""
 
@@ -131,8 +145,8 @@ class AudioInput:
             self._stream.start()
         except sd.PortAudioError as err:
             raise AudioDeviceError(f"cannot open audio input {self.name!r}: {err}") from err
-        self.latency_s = float(self._stream.latency)
-        """The input latency PortAudio reports, in seconds."""
+        self.latency_s = plausible_latency(float(self._stream.latency), self.name)
+        """The input latency PortAudio reports, in seconds (0 when it reports nonsense)."""
 
     def _callback(self, indata: npt.NDArray[np.float32], frames: int, _time: Any, status: sd.CallbackFlags) -> None:
         with self._lock:

@@ -1,8 +1,9 @@
 """A real audio and MIDI stack for the live tests: a private JACK server on the dummy driver, and ZynAddSubFX on it.
 
-Import the fixtures into a test module (``from live_stack import jack, zynaddsubfx``). The JACK server has a name
-of its own (JACK_DEFAULT_SERVER), so tests cannot disturb another JACK server; everything started here is stopped
-by its PID, PortAudio first (it aborts at exit if jackd dies under it). Tests skip when a tool is missing.
+Import the fixtures into a test module (``from live_stack import jack, live_instrument, zynaddsubfx``). The JACK
+server has a name of its own (JACK_DEFAULT_SERVER), so tests cannot disturb another JACK server; everything started
+here is stopped by its PID, PortAudio first (it aborts at exit if jackd dies under it). Tests skip when a tool is
+missing.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -82,7 +85,7 @@ def need_tools(*tools: str) -> None:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install --no-install-recommends jackd2 zynaddsubfx)")
 
 
-def stop(process: subprocess.Popen[bytes], seconds: float = 5.0) -> None:
+def stop(process: subprocess.Popen[Any], seconds: float = 5.0) -> None:
     """SIGTERM ``process`` by its PID, SIGKILL if it has not exited after ``seconds``."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -166,6 +169,29 @@ def zynaddsubfx(jack: JackServer) -> Iterator[Zyn]:
         yield Zyn(process, port)
     finally:
         stop(process)
+
+
+@pytest.fixture
+def live_instrument(jack: JackServer) -> Iterator[str]:
+    """`synthmatch synth` (the builtin synth as a JACK instrument) on the test's server; yields its client name.
+
+    Its MIDI input is ``NAME:in``, its audio output ``NAME-audio:out_0``; it must exit 0 on SIGTERM.
+    """
+    name = "smsynth-test"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synthmatch", "synth", "--midi-api", "jack", "--name", name],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        errors = "" if "ready" in line or process.stderr is None else process.stderr.read()
+        assert "ready" in line, f"synthmatch synth did not start: {line}{errors}"
+        assert f"{name}:in" in line and f"{name}-audio:out_0" in line
+        yield name
+    finally:
+        stop(process)
+        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
 
 
 def spectral_centroid_hz(audio: npt.ArrayLike, sample_rate: int) -> float:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from live_stack import JackServer, Zyn, jack, spectral_centroid_hz, stop, zynaddsubfx  # noqa: F401 (fixtures)
+from live_stack import (  # noqa: F401 (fixtures)
+    JackServer,
+    Zyn,
+    jack,
+    live_instrument,
+    spectral_centroid_hz,
+    zynaddsubfx,
+)
 
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.definitions import find_definition
@@ -22,6 +25,10 @@ from synthmatch.synths.external import ExternalSynth
 
 BUILTIN = find_definition("builtin")
 ZYN = find_definition("zynaddsubfx")
+#: RMS that tells a note from silence (the dummy driver's capture is exactly 0). Not higher: at cutoff 0 the lead's
+#: fundamental (220 Hz) lies above the 100 Hz cutoff, and what passes depends on how its two detuned voices beat
+#: at the onset, so the darkest note measured 0.00095 to 0.0035 RMS from one note to the next.
+SOUND_RMS = 1e-4
 
 
 def test_default_rig_renders_in_process_and_sends_nothing() -> None:
@@ -64,7 +71,8 @@ def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubf
         for x in (0.0, 0.5, 1.0):
             audio = rig.synth.render(_with_cutoff("zynaddsubfx", x))
             assert audio.shape == (1, ZYN.note.render_samples)
-            assert np.sqrt(np.mean(audio**2)) > 1e-3, "ZynAddSubFX made no sound"
+            rms = float(np.sqrt(np.mean(audio**2)))
+            assert rms > SOUND_RMS, f"ZynAddSubFX made no sound at cutoff {x} (RMS {rms:.2g})"
             centroids.append(spectral_centroid_hz(audio[0], ZYN.note.sample_rate))
         print("zynaddsubfx centroids (Hz) at cutoff 0, 0.5, 1:", [round(c) for c in centroids])
         assert centroids[0] < centroids[1] < centroids[2]
@@ -73,26 +81,6 @@ def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubf
             rig.synth.render(np.repeat(_with_cutoff("zynaddsubfx", 0.5), 2, axis=0))
     finally:
         rig.close()
-
-
-@pytest.fixture
-def live_instrument(jack: JackServer) -> Iterator[str]:  # noqa: F811
-    """`synthmatch synth` running on the test's JACK server; yields its client name."""
-    name = "smsynth-test"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "synthmatch", "synth", "--midi-api", "jack", "--name", name],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        errors = "" if "ready" in line or process.stderr is None else process.stderr.read()
-        assert "ready" in line, f"synthmatch synth did not start: {line}{errors}"
-        assert f"{name}:in" in line and f"{name}-audio:out_0" in line
-        yield name
-    finally:
-        stop(process)
-        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
 
 
 @pytest.mark.slow
