@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -19,6 +18,7 @@ from typing import Any, cast
 import numpy as np
 
 from synthmatch.agent import Mel
+from synthmatch.background_server import BackgroundServer
 from synthmatch.definitions import SynthDefinition
 from synthmatch.match_session import MatchSession, SessionSnapshot, SessionState
 from synthmatch.osc_server import DEFAULT_HOST, resolve_udp
@@ -104,10 +104,11 @@ class _Request(BaseHTTPRequestHandler):
         log.debug("view %s: " + format, self.client_address[0], *args)
 
 
-class LiveView(ThreadingHTTPServer):
+class LiveView(BackgroundServer, ThreadingHTTPServer):
     """The live view's HTTP server on ``host:port`` (port 0: any free one), serving one session's state."""
 
     daemon_threads = True
+    thread_name = "synthmatch-view"
 
     def __init__(self, session: MatchSession, model: str, mel_range_db: tuple[float, float],
                  host: str = DEFAULT_HOST, port: int = DEFAULT_VIEW_PORT) -> None:
@@ -116,7 +117,6 @@ class LiveView(ThreadingHTTPServer):
         self.model = model
         self.mel_range_db = mel_range_db
         self.page = resources.files("synthmatch").joinpath("live_view.html").read_bytes()
-        self._thread: threading.Thread | None = None
         try:
             self.address_family, address = resolve_udp(host, port)  # the same address for TCP
             super().__init__(address, _Request)
@@ -136,16 +136,3 @@ class LiveView(ThreadingHTTPServer):
         """The session's state as the page gets it."""
         return view_state(self.session.snapshot(), self.session.definition, self.model, self.mel_range_db)
 
-    def start(self) -> None:
-        """Serve in a background thread until :meth:`close`."""
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="synthmatch-view", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and close the socket."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-            self._thread = None
-        self.server_close()

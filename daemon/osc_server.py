@@ -14,13 +14,14 @@ import ipaddress
 import logging
 import socket
 import socketserver
-import threading
 from typing import Any, cast
 
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket, ParseError
+
+from synthmatch.background_server import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,15 @@ class _Datagram(socketserver.BaseRequestHandler):
         cast(OscServer, self.server).route(data, self.client_address)
 
 
-class OscServer(socketserver.UDPServer):
+class OscServer(BackgroundServer, socketserver.UDPServer):
     """A UDP OSC server on ``host:port`` that answers every message it cannot handle with an error reply."""
 
     allow_reuse_address = False
+    thread_name = "synthmatch-osc"
 
     def __init__(self, dispatcher: Dispatcher, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
         """Bind ``host:port`` (port 0: any free port, see :attr:`host` and :attr:`port`); route with ``dispatcher``."""
         self.dispatcher = dispatcher
-        self._thread: threading.Thread | None = None
         try:
             self.address_family, address = resolve_udp(host, port)
             super().__init__(address, _Datagram)
@@ -77,19 +78,6 @@ class OscServer(socketserver.UDPServer):
         """The UDP port the server is bound to (the real one when 0 was asked for)."""
         return int(self.server_address[1])
 
-    def start(self) -> None:
-        """Serve in a background thread until :meth:`close`."""
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="synthmatch-osc", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving (the message being handled is finished first) and close the socket."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-            self._thread = None
-        self.server_close()
 
     def send(self, client: Client, address: str, *args: Any) -> None:
         """Send ``address args...`` to ``client``; a client that is gone is logged, never raised."""

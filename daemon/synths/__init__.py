@@ -48,6 +48,22 @@ class Synth(Protocol):
         ...
 
 
+class DefinitionSynth:
+    """What the backends share: parameters and sample rate come from the synth's definition."""
+
+    definition: SynthDefinition
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        """The definition's parameters, in the order of the columns of ``params``."""
+        return self.definition.parameters
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of the audio in Hz: the definition's."""
+        return self.definition.note.sample_rate
+
+
 class SynthUnavailable(RuntimeError):
     """A synth cannot be opened here (no plugin file, an external synth asked to render in-process, ...)."""
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.definitions import Parameter, SynthDefinition
+from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise
-from synthmatch.synths import MidiValues, check_notes, check_params
+from synthmatch.synths import DefinitionSynth, MidiValues, check_notes, check_params
 from synthmatch.synths.envelopes import adsr
 from synthmatch.synths.filters import (
     CUTOFF_CEILING_HZ,
@@ -70,7 +70,7 @@ NOISE_SEED = 0
 KEY_TRACKING_CENTRE_NOTE = 60
 
 
-class BuiltinSynth:
+class BuiltinSynth(DefinitionSynth):
     """The built-in subtractive synth behind the :class:`~synthmatch.synths.Synth` interface.
 
     Built from a ``kind = "builtin"`` definition that names every parameter in :data:`LIMITS`, in any order;
@@ -92,11 +92,6 @@ class BuiltinSynth:
         self._frame_times_s = frame_centres_s(self._samples, self._frame_length, rate)
         self._filter = LadderFilter(self._frame_length, rate)
         self._noise = np.random.default_rng(NOISE_SEED).uniform(-1, 1, self._samples).astype(np.float32)
-
-    @property
-    def parameters(self) -> tuple[Parameter, ...]:
-        """The parameters, in the order of the columns of ``params``."""
-        return self.definition.parameters
 
     @property
     def sample_rate(self) -> int:

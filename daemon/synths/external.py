@@ -12,15 +12,15 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.audio_in import CAPTURE_MARGIN_S, AudioInput
-from synthmatch.definitions import Parameter, SynthDefinition
+from synthmatch.definitions import SynthDefinition
 from synthmatch.parameter_sender import ParameterSender
-from synthmatch.synths import MidiValues, check_notes, check_params
+from synthmatch.synths import DefinitionSynth, MidiValues, check_notes, check_params
 
 #: Seconds between sending a patch and playing the note, for the synth to take the new values.
 SETTLE_S = 0.03
 
 
-class ExternalSynth:
+class ExternalSynth(DefinitionSynth):
     """A synth outside this process, reached through ``sender`` and heard through ``audio_input``."""
 
     def __init__(self, definition: SynthDefinition, sender: ParameterSender, audio_input: AudioInput) -> None:
@@ -32,15 +32,6 @@ class ExternalSynth:
         self.audio_input = audio_input
         self._synced = False
 
-    @property
-    def parameters(self) -> tuple[Parameter, ...]:
-        """The parameters, in the order of the columns of ``params``."""
-        return self.definition.parameters
-
-    @property
-    def sample_rate(self) -> int:
-        """Sample rate of the returned audio: the definition's."""
-        return self.definition.note.sample_rate
 
     def render(
         self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None

@@ -35,7 +35,7 @@ from pedalboard._pedalboard import _PythonExternalPluginMixin, to_python_paramet
 
 from synthmatch.definitions import DefinitionError, Parameter, SynthDefinition
 from synthmatch.params import denormalise, step_index
-from synthmatch.synths import MidiValues, SynthUnavailable, check_notes, check_params
+from synthmatch.synths import DefinitionSynth, MidiValues, SynthUnavailable, check_notes, check_params
 
 #: Environment variable naming a folder of VST3 bundles, searched first.
 VST3_DIR_VAR = "SYNTHMATCH_VST3_DIR"
@@ -226,7 +226,7 @@ def bind_parameters(definition: SynthDefinition, plugin: pedalboard.VST3Plugin) 
     return tuple(bindings)
 
 
-class Vst3Synth:
+class Vst3Synth(DefinitionSynth):
     """A VST3 instrument played in-process through pedalboard: one note per row of normalised parameters.
 
     The plugin is loaded and its parameters are bound once, in the constructor. Every render resets the
@@ -245,15 +245,6 @@ class Vst3Synth:
         self.plugin = load_instrument(self.plugin_path)
         self._bindings = bind_parameters(definition, self.plugin)
 
-    @property
-    def parameters(self) -> tuple[Parameter, ...]:
-        """The definition's parameters, in the order of the columns of ``params``."""
-        return self.definition.parameters
-
-    @property
-    def sample_rate(self) -> int:
-        """Sample rate of the rendered audio in Hz (the definition's)."""
-        return self.definition.note.sample_rate
 
     def raw_values(self, params: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Normalised ``params[B, P]`` -> the plugin's raw values ``[B, P]`` in [0, 1] (curves and steps applied)."""
