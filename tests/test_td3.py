@@ -106,3 +106,15 @@ def test_a_heavy_oracle_anchor_makes_the_actor_follow_the_oracle_step() -> None:
     anchored_gap = np.abs(anchored.act(obs, explore=False) - 0.5).mean()
     assert anchored_gap < 0.1
     assert anchored_gap < np.abs(free.act(obs, explore=False) - 0.5).mean()
+
+
+def test_td3_learns_from_stored_embeddings_without_touching_the_observer() -> None:
+    td3 = make_td3(observer_lr=0.0, policy_delay=1)
+    observer = parameters(td3.observer)
+    critic, policy = parameters(td3.critic), parameters(td3.policy)
+    batch = replay_batch(16, 3)
+    embedded = {key: value for key, value in batch.items() if "target" not in key and "current" not in key}
+    embedded |= {"embedding": torch.randn(16, 16), "next_embedding": torch.randn(16, 16)}
+    metrics = td3.update(embedded)
+    assert "actor_loss" in metrics and not changed(td3.observer, observer)
+    assert changed(td3.critic, critic) and changed(td3.policy, policy)

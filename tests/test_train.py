@@ -111,6 +111,24 @@ def test_replay_overwrites_the_oldest_transitions_when_full() -> None:
     assert kept == {1.0, 2.0}  # the first step's rows are overwritten
 
 
+def test_replay_with_a_frozen_observer_keeps_embeddings_of_the_state_and_the_true_next_state() -> None:
+    env = SynthMatchVectorEnv(3, max_episode_steps=1, max_step=0.1)
+    obs, _ = env.reset(seed=0)
+
+    def embed(observation: dict[str, np.ndarray]) -> np.ndarray:  # the mean of each mel and the first param
+        return np.stack([observation["current"].mean((1, 2)), observation["params"][:, 0]], 1).astype(np.float32)
+
+    buffer = ReplayBuffer(8, (64, 63), 20, embed=embed, embed_dim=2)
+    actions = np.full((3, 20), 0.5, np.float32)
+    next_obs, rewards, terminated, _, infos = env.step(actions)
+    buffer.add(obs, actions, rewards, terminated, next_obs, infos)
+    batch = buffer.sample(64, np.random.default_rng(0))
+    assert {"target", "current", "next_current", "next_target"}.isdisjoint(batch)
+    stored = {tuple(row) for row in batch["next_embedding"].numpy().round(4)}
+    assert stored == {tuple(row) for row in embed(infos["final_obs"]).round(4)}  # the finished episodes' ends
+    assert {tuple(row) for row in batch["embedding"].numpy().round(4)} == {tuple(row) for row in embed(obs).round(4)}
+
+
 def test_replay_keeps_each_transitions_oracle_step_and_nan_where_the_target_patch_is_unknown() -> None:
     buffer = ReplayBuffer(4, (2, 3), 2)
     mel = np.zeros((2, 2, 3), np.float32)

@@ -15,6 +15,7 @@ action                       [B, P]      the step taken, in [-1, 1] (the environ
 reward                       [B]         the environment's reward
 terminated                   [B]         1.0 where the episode ended for good (a match); 0.0 otherwise
 oracle_action (optional)     [B, P]      the oracle step toward the target's known patch; NaN rows: unknown
+embedding, next_embedding    [B, E]      instead of the log-mels when the observer is frozen (see below)
 ============================ =========== ==========================================================
 
 A truncated episode (time limit) is not terminated: its last transition is bootstrapped, so the batch has no
@@ -22,6 +23,11 @@ A truncated episode (time limit) is not terminated: its last transition is boots
 
 **Observer sharing.** The observer is trained by the critics' loss only; the actor reads its embedding detached,
 and the critics' bootstrap targets use a Polyak-averaged target observer next to the target critics.
+
+**Frozen observer.** With ``observer_lr = 0`` the observer never changes, so the replay buffer can keep each
+state's embedding instead of its log-mels (:class:`~synthmatch.training.replay.ReplayBuffer` with ``embed``): an
+update is then a few small MLP passes instead of three CNN passes, so many more updates fit per environment step.
+:func:`embed` takes the embedding from the batch when it is there.
 
 **Critic warm-up.** Training starts from imitation-pretrained observer and policy weights, but the critics start
 random. For the first ``critic_warmup_updates`` updates only the critic heads learn, on the frozen observer's
@@ -176,6 +182,12 @@ def critic_optimiser(observer: nn.Module, critic: Critic, config: ActorCriticCon
     ])
 
 
+def embed(observer: nn.Module, batch: Batch, prefix: str = "") -> torch.Tensor:
+    """The embedding [B, E] of the batch's ``{prefix}target`` and ``{prefix}current``, or the one it carries."""
+    stored = batch.get(f"{prefix}embedding")
+    return stored if stored is not None else observer(batch[f"{prefix}target"], batch[f"{prefix}current"])
+
+
 def fit_critics(
     observer: nn.Module, critic: Critic, optimiser: torch.optim.Optimizer, batch: Batch, td_target: torch.Tensor,
     train_observer: bool,
@@ -185,7 +197,7 @@ def fit_critics(
     Returns the batch's embedding [B, E], detached, for the actor, and the critic metrics.
     """
     with torch.set_grad_enabled(train_observer):
-        embedding = observer(batch["target"], batch["current"])
+        embedding = embed(observer, batch)
     q1, q2 = critic(embedding, batch["params"], batch["action"])
     loss = nn.functional.mse_loss(q1, td_target) + nn.functional.mse_loss(q2, td_target)
     optimiser.zero_grad(set_to_none=True)

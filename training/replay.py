@@ -10,12 +10,13 @@ episode is the finished episode's last one, ``info["final_obs"]``, never the new
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import nn
 
 Observation = Mapping[str, npt.NDArray[Any]]
 
@@ -34,27 +35,53 @@ def true_next_observations(next_obs: Observation, infos: Mapping[str, Any]) -> d
     return result
 
 
+Embedder = Callable[[Observation], npt.NDArray[np.float32]]
+"""The frozen observer as a function: a batched observation -> embeddings [B, E] (see :func:`frozen_embedder`)."""
+
+
+def frozen_embedder(observer: nn.Module) -> Embedder:
+    """``observer`` (frozen: it must not train while the buffer holds its embeddings) as an :data:`Embedder`."""
+    device = next(observer.parameters()).device
+
+    @torch.no_grad()
+    def embed(obs: Observation) -> npt.NDArray[np.float32]:
+        target, current = (torch.as_tensor(np.asarray(obs[key]), dtype=torch.float32, device=device)
+                           for key in ("target", "current"))
+        return observer(target, current).cpu().numpy()
+
+    return embed
+
+
 class ReplayBuffer:
     """A ring of at most ``capacity`` transitions; the oldest is overwritten first.
 
-    ``mel_shape`` is (n_mels, frames) and ``params`` the number of synth parameters P. Arrays are allocated at
-    full size up front but the operating system only backs the pages written, so a large capacity costs memory
-    only as the buffer fills.
+    ``mel_shape`` is (n_mels, frames) and ``params`` the number of synth parameters P. With ``embed`` (a frozen
+    observer, size ``embed_dim``) each state is kept as its embedding instead of its log-mels, and batches carry
+    ``embedding`` / ``next_embedding`` instead of ``target`` / ``current`` / ``next_current``. Arrays are allocated
+    at full size up front but the operating system only backs the pages written, so a large capacity costs
+    memory only as the buffer fills.
     """
 
-    def __init__(self, capacity: int, mel_shape: tuple[int, int], params: int) -> None:
+    def __init__(
+        self, capacity: int, mel_shape: tuple[int, int], params: int, embed: Embedder | None = None,
+        embed_dim: int = 0,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"replay buffer capacity must be >= 1 transition, got {capacity}")
-        self.capacity = capacity
-        self.target = np.empty((capacity, *mel_shape), np.float16)
-        self.current = np.empty((capacity, *mel_shape), np.float16)
-        self.next_current = np.empty((capacity, *mel_shape), np.float16)
-        self.params = np.empty((capacity, params), np.float32)
-        self.next_params = np.empty((capacity, params), np.float32)
-        self.action = np.empty((capacity, params), np.float32)
-        self.reward = np.empty(capacity, np.float32)
-        self.terminated = np.empty(capacity, np.float32)
-        self.oracle_action = np.empty((capacity, params), np.float32)
+        self.capacity, self.embed = capacity, embed
+        state: dict[str, tuple[tuple[int, ...], type]] = (
+            {"embedding": ((embed_dim,), np.float32), "next_embedding": ((embed_dim,), np.float32)}
+            if embed is not None else
+            {name: (mel_shape, np.float16) for name in ("target", "current", "next_current")}
+        )
+        columns = state | {
+            "params": ((params,), np.float32), "next_params": ((params,), np.float32),
+            "action": ((params,), np.float32), "reward": ((), np.float32), "terminated": ((), np.float32),
+            "oracle_action": ((params,), np.float32),
+        }
+        self.columns: dict[str, npt.NDArray[Any]] = {
+            name: np.empty((capacity, *shape), dtype) for name, (shape, dtype) in columns.items()
+        }
         self._next = 0
         self._size = 0
 
@@ -79,19 +106,19 @@ class ReplayBuffer:
         stored: a truncated transition is bootstrapped like any other that did not terminate.
         """
         after = true_next_observations(next_obs, infos)
-        count = len(actions)
-        rows = (self._next + np.arange(count)) % self.capacity
-        self.target[rows] = obs["target"]
-        self.current[rows] = obs["current"]
-        self.params[rows] = obs["params"]
-        self.next_current[rows] = after["current"]
-        self.next_params[rows] = after["params"]
-        self.action[rows] = actions
-        self.reward[rows] = rewards
-        self.terminated[rows] = terminated
-        self.oracle_action[rows] = np.nan if oracle_actions is None else oracle_actions
-        self._next = int((self._next + count) % self.capacity)
-        self._size = min(self._size + count, self.capacity)
+        if self.embed is not None:
+            state = {"embedding": self.embed(obs), "next_embedding": self.embed(after)}
+        else:
+            state = {"target": obs["target"], "current": obs["current"], "next_current": after["current"]}
+        values = state | {
+            "params": obs["params"], "next_params": after["params"], "action": actions, "reward": rewards,
+            "terminated": terminated, "oracle_action": np.nan if oracle_actions is None else oracle_actions,
+        }
+        rows = (self._next + np.arange(len(actions))) % self.capacity
+        for name, value in values.items():
+            self.columns[name][rows] = value
+        self._next = int((self._next + len(actions)) % self.capacity)
+        self._size = min(self._size + len(actions), self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """``batch_size`` transitions drawn uniformly (with replacement) as the float32 batch the algorithms take.
@@ -101,16 +128,7 @@ class ReplayBuffer:
         if self._size == 0:
             raise RuntimeError("the replay buffer is empty: add transitions before sampling")
         rows = rng.integers(0, self._size, batch_size)
-        target = torch.from_numpy(self.target[rows].astype(np.float32))
-        return {
-            "target": target,
-            "current": torch.from_numpy(self.current[rows].astype(np.float32)),
-            "params": torch.from_numpy(self.params[rows]),
-            "action": torch.from_numpy(self.action[rows]),
-            "reward": torch.from_numpy(self.reward[rows]),
-            "next_target": target,
-            "next_current": torch.from_numpy(self.next_current[rows].astype(np.float32)),
-            "next_params": torch.from_numpy(self.next_params[rows]),
-            "terminated": torch.from_numpy(self.terminated[rows]),
-            "oracle_action": torch.from_numpy(self.oracle_action[rows]),
-        }
+        batch = {name: torch.from_numpy(column[rows].astype(np.float32)) for name, column in self.columns.items()}
+        if "target" in batch:
+            batch["next_target"] = batch["target"]
+        return batch

@@ -26,6 +26,7 @@ from synthmatch.training.algorithm import (
     Observation,
     check_field,
     critic_optimiser,
+    embed,
     fit_critics,
     observation_tensors,
     polyak_update,
@@ -114,9 +115,9 @@ class SAC:
         Only ``terminated`` stops the bootstrap: a transition cut by the time limit still looks ahead. a' comes
         from the online observer and policy (it is the current policy's next action); Q' from the targets.
         """
-        next_embedding = self.observer(batch["next_target"], batch["next_current"])
+        next_embedding = embed(self.observer, batch, "next_")
         next_action, next_log_prob = self._sample(next_embedding, batch["next_params"])
-        target_embedding = self.target_observer(batch["next_target"], batch["next_current"])
+        target_embedding = embed(self.target_observer, batch, "next_")
         q1, q2 = self.target_critic(target_embedding, batch["next_params"], next_action)
         next_value = torch.min(q1, q2) - self.alpha * next_log_prob
         return batch["reward"] + self.config.gamma * (1.0 - batch["terminated"]) * next_value

@@ -27,6 +27,7 @@ from synthmatch.training.algorithm import (
     anchored_actor_loss,
     check_field,
     critic_optimiser,
+    embed,
     fit_critics,
     observation_tensors,
     polyak_update,
@@ -95,7 +96,7 @@ class TD3:
         Only ``terminated`` stops the bootstrap: a transition cut by the time limit still looks ahead. pi', Q'
         and the observer feeding both are the target networks.
         """
-        embedding = self.target_observer(batch["next_target"], batch["next_current"])
+        embedding = embed(self.target_observer, batch, "next_")
         action = self.target_policy(embedding, batch["next_params"])
         smoothing = self._noise(action, self.config.policy_noise).clamp(-self.config.noise_clip, self.config.noise_clip)
         q1, q2 = self.target_critic(embedding, batch["next_params"], (action + smoothing).clamp(-1.0, 1.0))

@@ -59,7 +59,7 @@ from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.environment import MatchTask
 from synthmatch.training.imitation import Demonstrations, Imitation, collect, network_actor, oracle_actions
 from synthmatch.training.networks import Critic, Policy, build_observer
-from synthmatch.training.replay import ReplayBuffer
+from synthmatch.training.replay import ReplayBuffer, frozen_embedder
 from synthmatch.training.run_summary import format_run_summary
 from synthmatch.training.validation import validate, validation_batch
 
@@ -218,7 +218,9 @@ class Trainer:
         """The RL fine-tune: act with exploration, update while the worker steps, validate and checkpoint."""
         config, rl = self.config, self.config.rl
         algorithm = self._algorithm()
-        buffer = ReplayBuffer(rl.buffer_size, self.mel_shape, self.params)
+        frozen = config.algorithm_config.observer_lr == 0.0  # then the buffer keeps embeddings, not log-mels
+        embed = frozen_embedder(self.observer) if frozen else None
+        buffer = ReplayBuffer(rl.buffer_size, self.mel_shape, self.params, embed, config.networks.embed_dim)
         started, start_steps, start_updates = time.perf_counter(), self.state.rl_env_steps, self.state.updates
         update_seconds, finished, successes, metrics = 0.0, [], [], {}
         obs, infos = env.reset(stream_seed(config.seed, RL_STREAM, self.state.rl_env_steps))
