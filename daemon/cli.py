@@ -158,7 +158,7 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("target", type=Path, metavar="TARGET.wav", help="WAV, FLAC, MP3 or OGG")
     match.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
     match.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
-    match.add_argument("--method", default="agent", help="agent, random, cmaes, oneshot or agent+refine")
+    match.add_argument("--method", default="agent", help="agent, random, cmaes, oneshot, agent+refine or agent+search")
     match.add_argument("--steps", type=int, default=32, metavar="K", help="agent steps or renders (default 32)")
     match.add_argument("--note", type=int, help="MIDI note to play (default: from the target's pitch)")
     match.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods (default 0)")

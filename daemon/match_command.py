@@ -36,7 +36,7 @@ from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth, open_synth
 
 #: The methods ``--method`` accepts; all but "agent" come from synthmatch.training.baselines.
-METHOD_NAMES = ("agent", "random", "cmaes", "oneshot", "agent+refine")
+METHOD_NAMES = ("agent", "random", "cmaes", "oneshot", "agent+refine", "agent+search")
 
 Matcher: TypeAlias = Callable[[Synth, npt.NDArray[np.float32], int], MatchResult]
 """A method ready to run: (synth, target audio [N], MIDI note) -> its result."""

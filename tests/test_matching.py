@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from synthmatch.agent import OnnxAgent
-from synthmatch.distances import multires_stft_distance
-from synthmatch.matching import MatchProgress, match_with_agent
+from synthmatch.distances import log_spectra, multires_stft_distance
+from synthmatch.matching import MatchProgress, match_with_agent, search_step
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import SynthMatchEnv
@@ -85,3 +85,29 @@ def test_bad_inputs_say_how_to_fix_them(synth: Synth, agent: OnnxAgent, target: 
         match_with_agent(synth, agent, target, 55, 2, start_params=np.full(20, 1.5))
     with pytest.raises(ValueError, match="steps must be >= 0"):
         match_with_agent(synth, agent, target, 55, -1)
+
+
+def test_a_searching_step_keeps_the_best_of_its_candidates_and_never_loses_to_the_agents_own_step(
+    synth: Synth, agent: OnnxAgent, target: np.ndarray
+) -> None:
+    params = quantise_all(synth.definition, np.full(len(synth.parameters), 0.5))
+    action = np.full(len(synth.parameters), 0.7)
+    spectra = log_spectra(target[None])
+    alone, _, distance_alone = search_step(synth, params, action, 0.1, 55, spectra, 1, np.random.default_rng(0))
+    np.testing.assert_array_equal(alone, quantise_all(synth.definition, params + 0.07))  # exactly the env's step
+    best, audio, distance = search_step(synth, params, action, 0.1, 55, spectra, 8, np.random.default_rng(0))
+    assert distance < distance_alone  # one of 7 variations sounds closer here
+    assert multires_stft_distance(audio, target[None])[0] == pytest.approx(distance, rel=1e-6)
+    np.testing.assert_array_equal(synth.render(best[None], 55), audio)
+
+
+def test_a_searching_match_counts_every_candidate_it_rendered(
+    synth: Synth, agent: OnnxAgent, target: np.ndarray
+) -> None:
+    result = match_with_agent(synth, agent, target, 55, 3, candidates=8, seed=1)
+    assert result.renders == 3 * 8 + 1 and result.steps == 3 and result.method == "agent+search"
+    assert result.history[0] <= match_with_agent(synth, agent, target, 55, 1).history[0]  # the agent's step is one
+    again = match_with_agent(synth, agent, target, 55, 3, candidates=8, seed=1)
+    assert again.history == result.history  # seeded
+    with pytest.raises(ValueError, match="candidates must be >= 1"):
+        match_with_agent(synth, agent, target, 55, 3, candidates=0)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -52,6 +52,8 @@ CMAES_SIGMA = 0.25
 REFINE_FRACTION = 0.25
 #: Step size of the refinement around the agent's best patch: half the agent's largest step (0.1).
 REFINE_SIGMA = 0.05
+#: Steps agent+search tries at every step: the agent's and 7 variations (8 renders a step).
+SEARCH_CANDIDATES = 8
 #: Patches random search renders per synth.render call.
 RENDER_CHUNK = 64
 
@@ -212,6 +214,23 @@ def agent_then_refine(
     return log.result("agent+refine")
 
 
+def agent_with_search(
+    synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
+    model_dir: Path | None = None,
+) -> MatchResult:
+    """The agent trying :data:`SEARCH_CANDIDATES` steps a step (:func:`~synthmatch.matching.search_step`).
+
+    ``budget`` counts renders after the start's, as for the search baselines: ``budget // K`` steps of K
+    candidates, K = min(SEARCH_CANDIDATES, budget), so it never renders more than ``budget + 1`` notes.
+    """
+    check_budget("agent+search", budget)
+    agent = load_model(OnnxAgent, model_dir, synth.definition)
+    candidates = min(SEARCH_CANDIDATES, budget)
+    result = match_with_agent(synth, agent, target_audio, note, budget // candidates, candidates=candidates,
+                              seed=int(rng.integers(2**31)))
+    return replace(result, method="agent+search")
+
+
 def oneshot_guess(
     synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
     model_dir: Path | None = None,
@@ -231,11 +250,14 @@ METHODS: dict[str, MethodFn] = {
     "cmaes": cmaes_search,
     "oneshot": oneshot_guess,
     "agent+refine": agent_then_refine,
+    "agent+search": agent_with_search,
 }
 """Every method by the name ``--method`` and ``--methods`` take."""
 
 #: The methods that need a model folder, and the network each one loads from it.
-MODEL_METHODS: dict[str, type[OnnxModel]] = {"agent": OnnxAgent, "oneshot": OnnxOneShot, "agent+refine": OnnxAgent}
+MODEL_METHODS: dict[str, type[OnnxModel]] = {
+    "agent": OnnxAgent, "oneshot": OnnxOneShot, "agent+refine": OnnxAgent, "agent+search": OnnxAgent,
+}
 
 
 def get_method(name: str) -> MethodFn:
