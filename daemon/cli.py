@@ -117,6 +117,8 @@ def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     daemon.add_argument("--audio-channel", type=int, metavar="N", help="input channel to record, 1-based (default 1)")
     daemon.add_argument("--render", choices=("auto", "in-process", "live"),
                         help="auto: in-process for builtin/vst3, live for external synths")
+    daemon.add_argument("--search", type=int, metavar="K",
+                        help="try K steps a step and keep the closest (default 1; 8: closer, 8x the renders)")
     daemon.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default: info")
     daemon.add_argument("--view", action="store_true", default=None,
                         help="serve the live view, a web page of the match as it happens (docs/live-view.md)")

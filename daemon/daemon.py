@@ -22,7 +22,7 @@ from pythonosc.dispatcher import Dispatcher
 
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
-from synthmatch.daemon_config import DaemonConfig
+from synthmatch.daemon_config import DaemonConfig, DaemonConfigError
 from synthmatch.definitions import find_definition
 from synthmatch.live_rig import LiveRig, open_live_rig, render_mode
 from synthmatch.live_view import LiveView
@@ -40,9 +40,12 @@ def run_daemon(config: DaemonConfig) -> int:
     definition = find_definition(config.synth)
     model_dir = config.model or default_model_dir(definition)
     agent = OnnxAgent.load(model_dir, definition)  # ModelMismatch: a clear error before any port is opened
+    if config.search > 1 and render_mode(definition, config.live_options()) == "live":
+        raise DaemonConfigError(f"search = {config.search} renders {config.search} candidates at once, and a live "
+                                "synth plays one note at a time: use search = 1 with --render live")
     rig = open_live_rig(definition, config.live_options())
     try:
-        session = MatchSession(rig.synth, agent, rig.sink, rig.record)
+        session = MatchSession(rig.synth, agent, rig.sink, rig.record, candidates=config.search)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
         OscCommands(session, server.send).register(dispatcher)
@@ -99,7 +102,7 @@ def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str, 
         *([f"  view        {view.url} (see docs/live-view.md)"] if view is not None else []),
         f"  synth       {definition.name} ({definition.kind}, {len(definition.parameters)} parameters, "
         f"{'played live and recorded' if live else 'rendered in-process'})",
-        f"  model       {model}",
+        f"  model       {model}" + (f" (search: {config.search} candidates a step)" if config.search > 1 else ""),
         f"  patches to  {', '.join(sends) if sends else 'nowhere else (no --midi-port, no --osc-target)'}",
         "  stop with Ctrl-C or SIGTERM",
     ])

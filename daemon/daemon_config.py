@@ -49,6 +49,9 @@ class DaemonConfig:
     """Input channel to record, 1-based."""
     render: Literal["auto", "in-process", "live"] = "auto"
     """auto: in-process for builtin/vst3 synths, live (play and record) for external ones."""
+    search: int = 1
+    """Steps tried per match step: 1 is the agent's step alone; K > 1 also renders K - 1 variations and keeps the
+    closest (agent+search: K renders a step, closer matches; in-process synths only)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Least severe log lines printed to stderr."""
     view: bool = False
@@ -119,8 +122,8 @@ def _checked_value(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise DaemonConfigError(f"{bad} must be true or false")
         return value
-    if key in ("osc_port", "view_port", "audio_channel"):
-        lowest, highest = (1, 256) if key == "audio_channel" else (0, 65535)
+    if key in ("osc_port", "view_port", "audio_channel", "search"):
+        lowest, highest = (1, 256) if key in ("audio_channel", "search") else (0, 65535)
         if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
             raise DaemonConfigError(f"{bad} must be an integer in {lowest}..{highest}")
         return value

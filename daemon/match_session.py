@@ -121,10 +121,15 @@ class MatchSession:
     """The target, the state and the patches the daemon's commands act on; matches run in a worker thread."""
 
     def __init__(
-        self, synth: Synth, agent: OnnxAgent, sink: ParameterSink | None = None, record: Recorder | None = None
+        self, synth: Synth, agent: OnnxAgent, sink: ParameterSink | None = None, record: Recorder | None = None,
+        candidates: int = 1,
     ) -> None:
-        """Match on ``synth`` with ``agent``; send applied patches to ``sink``; record targets with ``record``."""
+        """Match on ``synth`` with ``agent``; send applied patches to ``sink``; record targets with ``record``.
+
+        ``candidates`` > 1 makes every step search (:func:`synthmatch.matching.search_step`).
+        """
         self.synth = synth
+        self._candidates = candidates
         self.definition = synth.definition
         self._agent = agent
         self._sink = sink
@@ -238,6 +243,7 @@ class MatchSession:
             result = match_with_agent(
                 self.synth, self._agent, target.audio, target.note, steps, start_params=start,
                 on_step=lambda progress: self._on_step(progress, on_progress), should_stop=self._stop_requested,
+                candidates=self._candidates,
             )
         except Exception as err:
             log.warning("the match failed after %d steps: %s", self._step, err)

@@ -149,6 +149,24 @@ def test_startup_errors_exit_1_with_one_line(tmp_path: Path) -> None:
     assert typo.returncode == 1 and "unknown key(s) 'midi_prot'; valid keys: synth, model" in typo.stderr
 
 
+def test_a_searching_daemon_matches_closer_in_the_same_steps(target_wav: Path) -> None:
+    plain, searching = Daemon(), Daemon("--search", "8")  # fresh: both start from the default patch
+    try:
+        assert "(search: 8 candidates a step)" in "".join(searching.banner)
+        best = {}
+        for name, port in (("agent", plain.port), ("search", searching.port)):
+            assert send(port, "/synthmatch/target/load", str(target_wav), "48").returncode == 0
+            done = send(port, "/synthmatch/match/start", "8").stdout.splitlines()[-1].split()
+            assert done[:2] == ["/synthmatch/match/done", "8"]
+            best[name] = float(done[2])
+        assert best["search"] < best["agent"]
+    finally:
+        plain.stop()
+        searching.stop()
+    live = subprocess.run([*DAEMON, "--render", "live", "--search", "8"], capture_output=True, text=True, timeout=60)
+    assert live.returncode == 1 and "a live synth plays one note at a time" in live.stderr
+
+
 def test_a_busy_port_is_a_clear_error(daemon: Daemon) -> None:
     busy = subprocess.run([*DAEMON, "--osc-port", str(daemon.port)], capture_output=True, text=True, timeout=60)
     assert busy.returncode == 1 and f"cannot listen for OSC on 127.0.0.1:{daemon.port}" in busy.stderr
@@ -168,6 +186,7 @@ def test_the_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> No
         ('render = "sometimes"\n', "must be one of auto, in-process, live"),
         ('osc_target = "localhost"\n', "must be host:port"),
         ("osc_port = [\n", "not valid TOML"),
+        ("search = 0\n", "search = 0 must be an integer in 1..256"),
     ]:
         path.write_text(text)
         with pytest.raises(DaemonConfigError, match=message):
