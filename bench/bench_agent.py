@@ -29,6 +29,8 @@ COLUMNS = ("measure", "model", "median_ms", "p99_ms", "target_ms", "met")
 INFERENCE_CALLS = 500
 MATCHES = 20
 MATCH_STEPS = 32
+#: Candidates a step of the searching match (as agent+search and daemon --search 8).
+SEARCH_CANDIDATES = 8
 
 
 class TimedSynth:
@@ -86,20 +88,24 @@ def bench_matches(agent: OnnxAgent, definition: SynthDefinition, model: str) -> 
     synth = TimedSynth(open_synth(definition))
     rng = np.random.default_rng(1)
     settings = definition.note
-    overhead, whole = [], []
+    overhead, whole, searched = [], [], []
     for index in range(MATCHES + 1):
         note = int(rng.integers(settings.lowest_note, settings.highest_note + 1))
         patch = quantise_all(definition, rng.random(len(definition.parameters)))
         target = synth.synth.render(patch[None], note)[0]
         synth.render_seconds = 0.0
         result = match_with_agent(synth, agent, target, note, MATCH_STEPS)
+        search = match_with_agent(synth.synth, agent, target, note, MATCH_STEPS, candidates=SEARCH_CANDIDATES)
         if index == 0:
             continue  # warm-up
         whole.append(result.seconds)
+        searched.append(search.seconds)
         overhead.append((result.seconds - synth.render_seconds) / MATCH_STEPS)
     return [
         row("loop overhead per step, renders excluded", model, overhead, 5.0),
         row(f"whole {MATCH_STEPS}-step match, builtin", model, whole, 1000.0),
+        row(f"whole {MATCH_STEPS}-step match with search ({SEARCH_CANDIDATES} candidates a step)", model, searched,
+            1000.0),
     ]
 
 

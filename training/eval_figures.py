@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 METHOD_STYLES = {
     "agent": ("tab:blue", "o"),
     "agent+refine": ("tab:purple", "D"),
+    "agent+search": ("tab:cyan", "v"),
     "oneshot": ("tab:green", "*"),
     "random": ("tab:gray", "s"),
     "cmaes": ("tab:orange", "^"),
