@@ -5,9 +5,13 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pedalboard.io import AudioFile
 
 from synthmatch.definitions import find_definition, load_definition
+from synthmatch.params import quantise_all
+from synthmatch.synths import open_synth
 from synthmatch.synths.vst3 import PluginNotFound, Vst3Synth
 
 NEKOBI_TOML = Path(str(resources.files("synthmatch.synthdefs").joinpath("nekobi.toml")))
@@ -34,3 +38,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
     return export_untrained_model(find_definition("builtin"), tmp_path_factory.mktemp("model"), small)
+
+
+@pytest.fixture(scope="module")
+def target_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A WAV of a random built-in patch at note 48, for the daemon tests (modules may define their own)."""
+    synth = open_synth("builtin")
+    patch = quantise_all(synth.definition, np.random.default_rng(21).random(len(synth.parameters)))
+    path = tmp_path_factory.mktemp("target") / "target.wav"
+    with AudioFile(str(path), "w", samplerate=synth.sample_rate, num_channels=1) as file:
+        file.write(synth.render(patch[None], 48))
+    return path

@@ -5,58 +5,17 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from pedalboard.io import AudioFile
+from daemon_process import DAEMON, SEND, Daemon
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
 from synthmatch.daemon_config import DaemonConfig, DaemonConfigError, load_config
 from synthmatch.osc_client import parse_argument
-from synthmatch.params import quantise_all
-from synthmatch.synths import open_synth
-
-DAEMON = [sys.executable, "-m", "synthmatch", "daemon"]
-SEND = [sys.executable, "-m", "synthmatch", "send"]
-
-
-class Daemon:
-    """A `synthmatch daemon` process on a free port, read from its startup banner; stopped by its PID."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([*DAEMON, "--osc-port", "0", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self.banner: list[str] = []
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.banner.append(line)
-            if line.strip().startswith("listening"):
-                self.port = int(line.split("udp://127.0.0.1:")[1].split()[0])
-            if line.strip().startswith("stop with"):  # the banner's last line
-                return
-        raise AssertionError(f"the daemon did not start: {self.process.wait(10)}: {self.process.stderr.read()}")
-
-    def ping(self) -> OscMessage:
-        with SimpleUDPClient("127.0.0.1", self.port) as client:
-            client.send_message("/synthmatch/ping", [])
-            return OscMessage(client.receive(5.0))
-
-    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, float, str]:
-        """Send ``signum``; returns the exit status, how long it took, and stderr."""
-        began = time.monotonic()
-        self.process.send_signal(signum)
-        try:
-            _, stderr = self.process.communicate(timeout=10)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-        return self.process.returncode, time.monotonic() - began, stderr
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +23,6 @@ def daemon() -> Iterator[Daemon]:
     daemon = Daemon()
     yield daemon
     daemon.stop()
-
-
-@pytest.fixture(scope="module")
-def target_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    synth = open_synth("builtin")
-    patch = quantise_all(synth.definition, np.random.default_rng(21).random(len(synth.parameters)))
-    path = tmp_path_factory.mktemp("target") / "target.wav"
-    with AudioFile(str(path), "w", samplerate=synth.sample_rate, num_channels=1) as file:
-        file.write(synth.render(patch[None], 48))
-    return path
 
 
 def send(port: int, *args: str) -> subprocess.CompletedProcess[str]:

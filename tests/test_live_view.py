@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_process import DAEMON, Daemon
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
-from test_daemon import DAEMON, Daemon, target_wav  # noqa: F401  (target_wav is a fixture used here)
 
 from synthmatch.daemon_config import DaemonConfigError, load_config
 
