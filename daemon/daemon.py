@@ -26,6 +26,7 @@ from synthmatch.daemon_config import DaemonConfig, DaemonConfigError
 from synthmatch.definitions import find_definition
 from synthmatch.live_rig import LiveRig, open_live_rig, render_mode
 from synthmatch.live_view import LiveView
+from synthmatch.main_thread import MainThreadCalls, MainThreadSynth
 from synthmatch.match_session import MatchSession
 from synthmatch.osc_commands import OscCommands
 from synthmatch.osc_server import OscServer
@@ -44,8 +45,10 @@ def run_daemon(config: DaemonConfig) -> int:
         raise DaemonConfigError(f"search = {config.search} renders {config.search} candidates at once, and a live "
                                 "synth plays one note at a time: use search = 1 with --render live")
     rig = open_live_rig(definition, config.live_options())
+    main_thread = MainThreadCalls()  # the matches' renders run here: VST3 plugins render on the main thread only
     try:
-        session = MatchSession(rig.synth, agent, rig.sink, rig.record, candidates=config.search)
+        synth = MainThreadSynth(rig.synth, main_thread)
+        session = MatchSession(synth, agent, rig.sink, rig.record, candidates=config.search)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
         OscCommands(session, server.send).register(dispatcher)
@@ -59,9 +62,10 @@ def run_daemon(config: DaemonConfig) -> int:
                 if view is not None:
                     view.start()
                 print(describe(config, server, rig, str(model_dir), view), flush=True)
-                stop.wait()
+                main_thread.serve_until(stop)
             log.info("shutting down")
         finally:
+            main_thread.close()  # first: a match waiting for a render then fails at once and keeps its best
             session.close()
             server.close()
             if view is not None:

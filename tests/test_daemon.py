@@ -8,14 +8,18 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from daemon_process import DAEMON, SEND, Daemon
+from pedalboard.io import AudioFile
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
 from synthmatch.daemon_config import DaemonConfig, DaemonConfigError, load_config
 from synthmatch.osc_client import parse_argument
+from synthmatch.params import quantise_all
+from synthmatch.synths.vst3 import Vst3Synth
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +118,26 @@ def test_a_searching_daemon_matches_closer_in_the_same_steps(target_wav: Path) -
         searching.stop()
     live = subprocess.run([*DAEMON, "--render", "live", "--search", "8"], capture_output=True, text=True, timeout=60)
     assert live.returncode == 1 and "a live synth plays one note at a time" in live.stderr
+
+
+@pytest.mark.vst3
+def test_the_daemon_matches_a_vst3_synth_whose_plugin_renders_only_on_the_main_thread(
+    nekobi_synth: Vst3Synth, tmp_path: Path
+) -> None:
+    target = tmp_path / "bass.wav"
+    patch = quantise_all(nekobi_synth.definition, np.random.default_rng(3).random(len(nekobi_synth.parameters)))
+    with AudioFile(str(target), "w", samplerate=nekobi_synth.sample_rate, num_channels=1) as file:
+        file.write(nekobi_synth.render(patch[None], 45))
+    daemon = Daemon("--synth", "nekobi")
+    try:
+        assert "nekobi (vst3, 8 parameters, rendered in-process)" in "".join(daemon.banner)
+        assert send(daemon.port, "/synthmatch/target/load", str(target), "45").returncode == 0
+        lines = send(daemon.port, "/synthmatch/match/start", "4").stdout.splitlines()
+        assert [line.split()[:2] for line in lines[:4]] == [["/synthmatch/progress", str(k)] for k in range(1, 5)]
+        assert lines[-1].startswith("/synthmatch/match/done 4 ")
+    finally:
+        status, _, stderr = daemon.stop()
+    assert status == 0 and "Traceback" not in stderr
 
 
 def test_a_busy_port_is_a_clear_error(daemon: Daemon) -> None:
