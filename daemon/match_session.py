@@ -267,10 +267,9 @@ class MatchSession:
         )
 
     def _on_step(self, progress: MatchProgress, on_progress: ProgressSink) -> None:
-        """Record one step (and what the agent hears of its sound, for views), send a new best patch out, report it."""
-        sound_mel = self._agent.observe(progress.audio[None])[0]
+        """Record one step (and what the agent heard of its sound, for views), send a new best patch out, report it."""
         with self._lock:
-            self._sound_mel = sound_mel
+            self._sound_mel = progress.mel
             improved = math.isnan(self._best_distance) or progress.best_distance < self._best_distance
             self._step, self._distance = progress.step, progress.distance
             self._history.append(progress.distance)

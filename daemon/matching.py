@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.agent import OnnxAgent
+from synthmatch.agent import Mel, OnnxAgent
 from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth
@@ -60,8 +60,8 @@ class MatchProgress:
     """Its primary distance to the target, in nepers."""
     best_distance: float
     """The smallest distance so far, the start's included."""
-    audio: npt.NDArray[np.float32]
-    """The patch's sound [N], as the synth rendered (or recorded) it: what views show of the current sound."""
+    mel: Mel
+    """What the agent heard of the patch's sound: log-mel dB [n_mels, frames] (views show it)."""
 
 
 ProgressCallback = Callable[[MatchProgress], None]
@@ -132,21 +132,23 @@ def match_with_agent(
     target_mel, target_spectra = agent.observe(target), log_spectra(target)
     params = start_patch(synth, start_params)
     audio = synth.render(params[None], note)
+    current_mel = agent.observe(audio)
     distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio))[0])
     best_params, best_distance = params, distance_start
     history: list[float] = []
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        action = agent.act(target_mel, agent.observe(audio), params[None])[0].astype(np.float64)  # as the env
+        action = agent.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
         params, audio, distance = search_step(synth, params, action, agent.max_step, note, target_spectra,
                                               candidates, rng)
+        current_mel = agent.observe(audio)
         history.append(distance)
         if distance < best_distance:
             best_params, best_distance = params, distance
         if on_step is not None:
             on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=best_distance,
-                                  audio=audio[0]))
+                                  mel=current_mel[0]))
     return MatchResult(
         params=best_params, distance_start=distance_start, distance=best_distance,
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,
@@ -171,7 +173,6 @@ def search_step(
     steps[1:] += SEARCH_NOISE * rng.standard_normal(steps[1:].shape)
     patches = quantise_all(synth.definition, np.clip(params + max_step * np.clip(steps, -1.0, 1.0), 0.0, 1.0))
     audio = synth.render(patches, note)
-    distances = log_spectra_distance(tuple(np.repeat(s, candidates, axis=0) for s in target_spectra),
-                                     log_spectra(audio))
+    distances = log_spectra_distance(target_spectra, log_spectra(audio))  # the target's batch of 1 broadcasts
     best = int(np.argmin(distances))
     return patches[best], audio[best:best + 1], float(distances[best])
