@@ -146,7 +146,7 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     train = sub.add_parser("train", help="train an observer and a policy for a synth ([train] extra)")
     train.add_argument("--synth", required=True, help="synth definition name or TOML path")
     train.add_argument("--config", type=Path, metavar="FILE.toml", help="training configuration (default: built in)")
-    train.add_argument("--algo", choices=("sac", "td3"), help="RL algorithm after the imitation warm start")
+    train.add_argument("--algo", choices=("sac", "td3", "probe"), help="RL algorithm after the imitation warm start")
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder; an existing run resumes")
     train.add_argument("--seed", type=int, help="random seed (default: the configuration's)")
     train.set_defaults(run=cmd_train)

@@ -15,6 +15,7 @@ action                       [B, P]      the step taken, in [-1, 1] (the environ
 reward                       [B]         the environment's reward
 terminated                   [B]         1.0 where the episode ended for good (a match); 0.0 otherwise
 oracle_action (optional)     [B, P]      the oracle step toward the target's known patch; NaN rows: unknown
+reward_gradient (optional)   [B, P]      the probed reward gradient at ``action`` (:mod:`synthmatch.training.probe`)
 embedding, next_embedding    [B, E]      instead of the log-mels when the observer is frozen (see below)
 ============================ =========== ==========================================================
 
@@ -145,6 +146,7 @@ class AlgorithmEntry:
 ALGORITHMS: dict[str, AlgorithmEntry] = {
     "sac": AlgorithmEntry("synthmatch.training.sac", "SAC"),
     "td3": AlgorithmEntry("synthmatch.training.td3", "TD3"),
+    "probe": AlgorithmEntry("synthmatch.training.probe", "ProbedGradient"),
 }
 
 

@@ -1,9 +1,9 @@
 """The training configuration: one dataclass tree, loaded from TOML, logged whole with every run.
 
 A configuration file holds the top-level fields of :class:`TrainConfig` and one table per section
-(``[networks]``, ``[imitation]``, ``[rl]``, and the algorithms' own tables ``[sac]``, ``[td3]``). Every key is
-checked: an unknown one is refused with a "did you mean", a value of the wrong type or range names the file,
-the key, the value and the valid range. ``--config`` takes a path or the name of a shipped configuration
+(``[networks]``, ``[imitation]``, ``[rl]``, and the algorithms' own tables ``[sac]``, ``[td3]``, ``[probe]``).
+Every key is checked: an unknown one is refused with a "did you mean", a value of the wrong type or range names
+the file, the key, the value and the valid range. ``--config`` takes a path or the name of a shipped configuration
 (``training/configs/NAME.toml``: ``builtin`` is the shipped model's, ``smoke`` a tiny one for tests).
 """
 
@@ -24,6 +24,7 @@ import tomli_w
 from synthmatch.training.algorithm import ALGORITHMS
 from synthmatch.training.environment import DEFAULT_MAX_STEP
 from synthmatch.training.networks import NetworkConfig
+from synthmatch.training.probe import ProbeConfig
 from synthmatch.training.registration import MAX_EPISODE_STEPS
 from synthmatch.training.sac import SacConfig
 from synthmatch.training.td3 import Td3Config
@@ -117,6 +118,8 @@ class TrainConfig:
     """SAC's own settings (used when algo is "sac")."""
     td3: Td3Config = field(default_factory=Td3Config)
     """TD3's own settings (used when algo is "td3")."""
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    """The probed policy gradient's own settings (used when algo is "probe")."""
 
     def __post_init__(self) -> None:
         _check_positive(self, ("num_envs", "episode_steps", "validation_episodes", "eval_interval",
@@ -128,7 +131,7 @@ class TrainConfig:
 
     @property
     def algorithm_config(self) -> Any:
-        """The chosen algorithm's own settings (``sac`` or ``td3``)."""
+        """The chosen algorithm's own settings (``sac``, ``td3`` or ``probe``)."""
         return getattr(self, self.algo)
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synthmatch.training.reward_probe import ProbeSettings
 from synthmatch.training.vector_environment import SynthMatchVectorEnv
 
 StepResult = tuple[
@@ -46,7 +47,11 @@ class EnvSettings:
 
 
 def _serve(connection: multiprocessing.connection.Connection, settings: EnvSettings) -> None:
-    """The worker's loop: answer ("reset", seed), ("step", actions) and ("close", None) until closed."""
+    """The worker's loop: answer ("reset", seed), ("step", (actions, probe)) and ("close", None) until closed.
+
+    With a probe (:class:`ProbeSettings`, not None) the step's info carries ``reward_gradient`` [num_envs, P], the
+    probed reward gradient at the actions, measured before the step.
+    """
     try:
         env = settings.build()
         connection.send(("ok", None))
@@ -55,7 +60,12 @@ def _serve(connection: multiprocessing.connection.Connection, settings: EnvSetti
             if command == "reset":
                 connection.send(("ok", env.reset(seed=argument)))
             elif command == "step":
-                connection.send(("ok", env.step(argument)))
+                actions, probe = argument
+                gradient = None if probe is None else env.reward_gradient(actions, probe)
+                result = env.step(actions)
+                if gradient is not None:
+                    result[4]["reward_gradient"] = gradient
+                connection.send(("ok", result))
             else:
                 break
     except KeyboardInterrupt:  # the parent handles Ctrl-C; the child just stops
@@ -87,11 +97,11 @@ class EnvWorker:
         result: tuple[dict[str, npt.NDArray[Any]], dict[str, Any]] = self._receive()
         return result
 
-    def step_async(self, actions: npt.NDArray[np.floating]) -> None:
-        """Send ``actions[num_envs, P]`` and return while the worker steps."""
+    def step_async(self, actions: npt.NDArray[np.floating], probe: ProbeSettings | None = None) -> None:
+        """Send ``actions[num_envs, P]`` and return while the worker steps (and probes first, given ``probe``)."""
         if self._pending:
             raise RuntimeError("step_async called twice without step_wait")
-        self._connection.send(("step", np.asarray(actions, dtype=np.float32)))
+        self._connection.send(("step", (np.asarray(actions, dtype=np.float32), probe)))
         self._pending = True
 
     def step_wait(self) -> StepResult:
@@ -102,9 +112,9 @@ class EnvWorker:
         result: StepResult = self._receive()
         return result
 
-    def step(self, actions: npt.NDArray[np.floating]) -> StepResult:
+    def step(self, actions: npt.NDArray[np.floating], probe: ProbeSettings | None = None) -> StepResult:
         """:meth:`step_async` then :meth:`step_wait`."""
-        self.step_async(actions)
+        self.step_async(actions, probe)
         return self.step_wait()
 
     def close(self) -> None:

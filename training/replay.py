@@ -2,7 +2,8 @@
 
 One transition stores three log-mels (the target, the current sound before and after the step) as float16 (about
 0.06 dB resolution at -80 dB, 24 KB per transition for 64 x 63 mels) and its patches, action, reward, end flag and
-oracle step (NaN where the target's patch is unknown) as float32. The target is stored once: a step never changes
+oracle step (NaN where the target's patch is unknown) and probed reward gradient (NaN unless the step was probed,
+see :mod:`synthmatch.training.probe`) as float32. The target is stored once: a step never changes
 the target, so ``next_target`` of a sampled batch is ``target``. The next observation of a step that ended its
 episode is the finished episode's last one, ``info["final_obs"]``, never the new episode's first (see
 :func:`true_next_observations`).
@@ -77,7 +78,7 @@ class ReplayBuffer:
         columns = state | {
             "params": ((params,), np.float32), "next_params": ((params,), np.float32),
             "action": ((params,), np.float32), "reward": ((), np.float32), "terminated": ((), np.float32),
-            "oracle_action": ((params,), np.float32),
+            "oracle_action": ((params,), np.float32), "reward_gradient": ((params,), np.float32),
         }
         self.columns: dict[str, npt.NDArray[Any]] = {
             name: np.empty((capacity, *shape), dtype) for name, (shape, dtype) in columns.items()
@@ -113,6 +114,7 @@ class ReplayBuffer:
         values = state | {
             "params": obs["params"], "next_params": after["params"], "action": actions, "reward": rewards,
             "terminated": terminated, "oracle_action": np.nan if oracle_actions is None else oracle_actions,
+            "reward_gradient": infos.get("reward_gradient", np.nan),
         }
         rows = (self._next + np.arange(len(actions))) % self.capacity
         for name, value in values.items():

@@ -21,6 +21,7 @@ from synthmatch.training.environment import (
     SynthLike,
 )
 from synthmatch.training.registration import MAX_EPISODE_STEPS
+from synthmatch.training.reward_probe import ProbeSettings, reward_gradient
 
 
 class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
@@ -76,6 +77,7 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._rngs = [seeding.np_random()[0] for _ in range(num_envs)]
+        self._probe_rng = np.random.default_rng()
         self._elapsed_steps = np.zeros(num_envs, dtype=np.int64)
         self._batch: EpisodeBatch | None = None
 
@@ -86,9 +88,20 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         super().reset(seed=seed)
         if seed is not None:
             self._rngs = [seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
+            self._probe_rng = np.random.default_rng([seed, self.num_envs])
         self._batch = self.task.start(self._rngs, options)
         self._elapsed_steps[:] = 0
         return self._batch.observations(), self._batch.infos()
+
+    def reward_gradient(self, actions: npt.NDArray[np.float32], settings: ProbeSettings) -> npt.NDArray[np.float32]:
+        """The probed gradient of each environment's reward at ``actions[num_envs, P]``, before stepping with them.
+
+        See :func:`synthmatch.training.probe.reward_gradient`; the probe renders but leaves every episode as it is.
+        """
+        if self._batch is None:
+            raise RuntimeError("call reset() before reward_gradient()")
+        checked = self.task.check_actions(actions, self.action_space.shape or ())
+        return reward_gradient(self.task, self._batch, checked, settings, self._probe_rng)
 
     def step(
         self, actions: npt.NDArray[np.float32]
