@@ -1,4 +1,8 @@
-"""What every off-policy actor-critic algorithm here is, the parts SAC and TD3 share, and the registry by name.
+"""What every off-policy algorithm of the RL stage is, the parts SAC and TD3 share, and the registry by name.
+
+The registry holds SAC and TD3 (actor-critic) and the probed policy gradient (:mod:`synthmatch.training.probe`),
+which takes the same networks and batches but measures the action gradient on the synth instead of learning
+a critic.
 
 An algorithm is built from an observer (target and current log-mels -> embedding), a
 :class:`~synthmatch.training.networks.Policy` and a twin :class:`~synthmatch.training.networks.Critic`, all

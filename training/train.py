@@ -1,4 +1,4 @@
-"""`synthmatch train`: imitation warm start (behaviour cloning, DAgger rounds), then RL fine-tune (SAC or TD3).
+"""`synthmatch train`: imitation warm start (behaviour cloning, DAgger rounds), then RL fine-tune (SAC, TD3, probe).
 
 A run follows a fixed plan of steps, ``bc``, ``dagger1`` .. ``daggerN``, ``rl``, and writes a checkpoint after
 each imitation step and every ``checkpoint_interval`` RL transitions. Run the same command again with the same
