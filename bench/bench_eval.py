@@ -30,15 +30,8 @@ from bench.report import report
 from synthmatch.definitions import find_definition
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.baselines import METHODS
-from synthmatch.training.evaluate import (
-    Target,
-    evaluate,
-    folder_targets,
-    parse_budgets,
-    parse_methods,
-    random_targets,
-    summarise,
-)
+from synthmatch.training.evaluate import evaluate, parse_budgets, parse_methods, summarise
+from synthmatch.training.targets import Target, folder_targets, random_targets
 
 REAL_TARGETS = Path(__file__).resolve().parent / "targets" / "real"
 COLUMNS = ("method", "budget", "distance_median", "distance_q25", "distance_q75", "lsd_db_median",

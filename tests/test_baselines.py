@@ -16,9 +16,9 @@ from synthmatch.matching import MatchResult
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.baselines import METHODS, OnnxOneShot, get_method, load_model
-from synthmatch.training.evaluate import random_targets
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.oneshot import OneShotConfig, attach_oneshot, train_oneshot
+from synthmatch.training.targets import random_targets
 
 torch.set_num_threads(1)
 

@@ -14,7 +14,8 @@ import torch
 from synthmatch.cli import main
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import AUDIBLE_PEAK_DB
-from synthmatch.training.evaluate import ROW_KEYS, random_targets
+from synthmatch.training.evaluate import ROW_KEYS
+from synthmatch.training.targets import random_targets
 
 torch.set_num_threads(1)
 

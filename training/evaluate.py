@@ -24,30 +24,25 @@ import sys
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pedalboard.io import get_supported_read_formats
 from tqdm import tqdm
 
 from synthmatch import __version__
 from synthmatch.agent import default_model_dir
-from synthmatch.audio_files import load_target
 from synthmatch.definitions import find_definition
 from synthmatch.distances import DISTANCES, PRIMARY, param_mae
 from synthmatch.machine import describe_machine
 from synthmatch.match_figures import require_matplotlib
-from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.baselines import MODEL_METHODS, get_method, load_model
-from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD, MatchTask
+from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD
 from synthmatch.training.eval_figures import plot_evaluation
+from synthmatch.training.targets import HELD_OUT_STREAM, Target, folder_targets, random_targets
 
-#: Second seed word of the held-out targets' stream: SeedSequence([seed, HELD_OUT_STREAM]).spawn(N).
-HELD_OUT_STREAM = 0x5E1D
 #: Second seed word of the methods' streams: default_rng([seed, METHOD_STREAM, crc32(method), budget, target]).
 METHOD_STREAM = 0xBA5E
 #: Random targets when neither --targets nor --random is given.
@@ -57,47 +52,6 @@ SECONDARY = ("lsd_db", "mfcc_l1", "spectral_convergence")
 #: Keys of every row, in order.
 ROW_KEYS = ("method", "budget", "target", "note", "distance_start", "distance", "renders", "seconds", *SECONDARY,
             "param_mae", "success")
-
-
-@dataclass(frozen=True)
-class Target:
-    """One target of an evaluation: its name, its sound, the note to play, and its patch when known."""
-
-    name: str
-    audio: npt.NDArray[np.float32]
-    """The sound [N] at the synth's sample rate and render length."""
-    note: int
-    params: npt.NDArray[np.float64] | None
-    """The patch [P] that made it (normalised, quantised), None for a recording."""
-
-
-def random_targets(synth: Synth, count: int, seed: int) -> list[Target]:
-    """``count`` held-out random patches at random notes, drawn as the environment draws its targets."""
-    if count < 1:
-        raise ValueError(f"--random {count}: the number of random targets must be at least 1 (default 256)")
-    task = MatchTask(synth)
-    children = np.random.SeedSequence([seed, HELD_OUT_STREAM]).spawn(count)
-    batch = task.start([np.random.default_rng(child) for child in children], {"start": "default"})
-    audio = task.render(batch.target_params, batch.notes)
-    return [Target(f"random-{i:04d}", audio[i], int(batch.notes[i]), batch.target_params[i]) for i in range(count)]
-
-
-def folder_targets(synth: Synth, folder: Path) -> list[Target]:
-    """Every audio file directly in ``folder`` (sorted by name), loaded as a target at its estimated pitch."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--targets {folder}: no such folder; make one with scripts/make-real-targets.sh")
-    formats = {suffix.lower() for suffix in get_supported_read_formats()}
-    files = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in formats)
-    if not files:
-        raise ValueError(f"--targets {folder}: no audio files ({', '.join(sorted(formats))}) in it; "
-                         "scripts/make-real-targets.sh renders a set")
-    definition = synth.definition
-    targets = []
-    for path in files:
-        audio = load_target(path, synth.sample_rate, definition.note.render_samples)
-        note = choose_note(definition.note, estimate_f0_hz(audio, synth.sample_rate))
-        targets.append(Target(path.name, audio, note, None))
-    return targets
 
 
 def evaluate(
