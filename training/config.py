@@ -80,10 +80,20 @@ class RLConfig:
     """Transitions collected with the imitation policy (exploring) before the first update."""
     updates_per_step: int = 1
     """Gradient updates per vector-environment step (of num_envs transitions)."""
+    recordings: str = ""
+    """Folder of recordings (audio files) that RL episodes may take as targets: sounds no patch may reproduce,
+    which only RL can learn from (imitation needs the target's patch). "" for none; a relative path is taken
+    from the working directory. ``scripts/make-real-targets.sh --training`` renders a set."""
+    recording_share: float = 0.0
+    """Share of RL episodes whose target is one of ``recordings`` (the rest are random patches)."""
 
     def __post_init__(self) -> None:
         _check_positive(self, ("batch_size", "buffer_size", "learning_starts", "updates_per_step"))
         _check_positive(self, ("total_env_steps",), allow_zero=True)
+        if not 0.0 <= self.recording_share <= 1.0:
+            raise ValueError(f"recording_share {self.recording_share} is outside [0, 1]: it is a share of episodes")
+        if self.recording_share > 0.0 and not self.recordings:
+            raise ValueError(f"recording_share is {self.recording_share} but recordings is empty; give a folder")
 
 
 @dataclass(frozen=True)

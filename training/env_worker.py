@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synthmatch.synths import open_synth
 from synthmatch.training.reward_probe import ProbeSettings
+from synthmatch.training.targets import folder_targets
 from synthmatch.training.vector_environment import SynthMatchVectorEnv
 
 StepResult = tuple[
@@ -39,11 +41,18 @@ class EnvSettings:
     """Steps after which an episode is truncated."""
     max_step: float
     """Largest change of a normalised parameter per step."""
+    recordings: str = ""
+    """Folder of target recordings mixed into the episodes ("" for none; see SynthMatchVectorEnv)."""
+    recording_share: float = 0.0
+    """Share of episodes whose target is one of the recordings."""
 
     def build(self) -> SynthMatchVectorEnv:
-        """The vector environment these settings describe."""
-        return SynthMatchVectorEnv(self.num_envs, synth=self.synth, max_episode_steps=self.max_episode_steps,
-                                   max_step=self.max_step)
+        """The vector environment these settings describe (loading the recordings, if any)."""
+        synth = open_synth(self.synth)
+        recordings = folder_targets(synth, Path(self.recordings)) if self.recordings else []
+        return SynthMatchVectorEnv(self.num_envs, synth=synth, max_episode_steps=self.max_episode_steps,
+                                   max_step=self.max_step, recordings=recordings,
+                                   recording_share=self.recording_share)
 
 
 def _serve(connection: multiprocessing.connection.Connection, settings: EnvSettings) -> None:

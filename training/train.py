@@ -38,6 +38,7 @@ updates were 3.5x slower.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections import deque
@@ -133,18 +134,20 @@ class Trainer:
         remaining = [step for step in plan(self.config) if step not in self.state.done]
         if not remaining:
             return self.state
+        settings = EnvSettings(self.config.num_envs, self.config.synth, self.config.episode_steps,
+                               self.config.max_step)
+        rl_settings = self._rl_settings(settings)  # checked before any work: a missing folder fails at once
         self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.state.updates or None)
         if self.state.done:
             self.state.resumes += 1
         else:
             self.writer.add_text("config", "    " + self.config.to_toml().replace("\n", "\n    "))
             self.state.stages["untrained"] = {"env_steps": 0, "updates": 0, "seconds": 0.0, **self._validate()}
-        settings = EnvSettings(self.config.num_envs, self.config.synth, self.config.episode_steps,
-                               self.config.max_step)
-        with EnvWorker(settings) as env:
-            if any(step != "rl" for step in remaining):
+        if any(step != "rl" for step in remaining):
+            with EnvWorker(settings) as env:
                 self._imitate(env, [step for step in remaining if step != "rl"])
-            if "rl" in remaining:
+        if "rl" in remaining:
+            with EnvWorker(rl_settings) as env:
                 self._reinforce(env)
         self.writer.close()
         return self.state
@@ -264,6 +267,18 @@ class Trainer:
         self.writer.add_scalar("speed/env_steps_per_s", figures["env_steps_per_s"], self.state.updates)
         self.writer.add_scalar("speed/updates_per_s", figures["updates_per_s"], self.state.updates)
         self._finish("rl", figures)
+
+    def _rl_settings(self, settings: EnvSettings) -> EnvSettings:
+        """The RL stage's environment: the imitation's, plus the configured recordings (checked here)."""
+        rl = self.config.rl
+        if not rl.recordings:
+            return settings
+        if not Path(rl.recordings).is_dir():
+            raise FileNotFoundError(
+                f"[rl] recordings = {rl.recordings!r}: no such folder (from {Path.cwd()}); render one with "
+                "scripts/make-real-targets.sh --training, or set recordings = \"\""
+            )
+        return dataclasses.replace(settings, recordings=rl.recordings, recording_share=rl.recording_share)
 
     def _algorithm(self) -> Algorithm:
         """The configured algorithm around the imitation-trained observer and policy (restored when resuming)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from synthmatch.training.environment import (
 )
 from synthmatch.training.registration import MAX_EPISODE_STEPS
 from synthmatch.training.reward_probe import ProbeSettings, reward_gradient
+from synthmatch.training.targets import Target
 
 
 class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
@@ -51,6 +53,11 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
 
     **Info** (batched): ``distance``, ``best_distance``, ``is_success``, ``note`` [num_envs];
     ``target_params`` [num_envs, P] (NaN rows, and False in ``_target_params``, where the target is a recording).
+
+    **Recordings**: with ``recordings`` (:class:`~synthmatch.training.targets.Target` s, e.g. from
+    :func:`~synthmatch.training.targets.folder_targets`) and ``recording_share`` p > 0, each new episode's target
+    is, with probability p, one of them (uniform, at its estimated note, from a random start patch): a sound no
+    patch may reproduce, whose patch is unknown. RL can learn from it; imitation cannot (it has no oracle step).
     """
 
     metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
@@ -64,12 +71,17 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         success_threshold: float = DEFAULT_SUCCESS_THRESHOLD,
         success_bonus: float = DEFAULT_SUCCESS_BONUS,
         features: FeatureSettings | None = None,
+        recordings: Sequence[Target] = (),
+        recording_share: float = 0.0,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 or None (no limit), got {max_episode_steps}")
+        if not 0.0 <= recording_share <= 1.0 or (recording_share > 0.0 and not recordings):
+            raise ValueError(f"recording_share {recording_share} must lie in [0, 1], and be 0 without recordings")
         self.task = MatchTask(synth, max_step, success_threshold, success_bonus, features)
+        self.recordings, self.recording_share = list(recordings), float(recording_share)
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
         self.single_observation_space = self.task.observation_space
@@ -89,9 +101,25 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         if seed is not None:
             self._rngs = [seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
             self._probe_rng = np.random.default_rng([seed, self.num_envs])
-        self._batch = self.task.start(self._rngs, options)
+        self._batch = self._start(self._rngs, options)
         self._elapsed_steps[:] = 0
         return self._batch.observations(), self._batch.infos()
+
+    def _start(self, rngs: list[np.random.Generator], options: dict[str, Any] | None = None) -> EpisodeBatch:
+        """New episodes from ``rngs``: each one's target is a recording with probability ``recording_share``.
+
+        ``options`` (from ``reset``) apply to every episode and turn the recordings off for that reset.
+        """
+        if options or self.recording_share == 0.0:
+            return self.task.start(rngs, options)
+        episodes = []
+        for rng in rngs:
+            chosen = None
+            if rng.random() < self.recording_share:
+                recording = self.recordings[int(rng.integers(len(self.recordings)))]
+                chosen = {"target_audio": recording.audio, "note": recording.note}
+            episodes.append(self.task.draw_episode(rng, chosen))
+        return self.task.begin(episodes, rngs)
 
     def reward_gradient(self, actions: npt.NDArray[np.float32], settings: ProbeSettings) -> npt.NDArray[np.float32]:
         """The probed gradient of each environment's reward at ``actions[num_envs, P]``, before stepping with them.
@@ -121,7 +149,7 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         done = terminated | truncated
         if done.any():
             ended = np.flatnonzero(done)
-            restarted = self.task.start([self._rngs[i] for i in ended])
+            restarted = self._start([self._rngs[i] for i in ended])
             self._batch.put(ended, restarted)
             self._elapsed_steps[ended] = 0
             final = {"final_obs": observations, "_final_obs": done, "final_info": infos, "_final_info": done.copy()}
