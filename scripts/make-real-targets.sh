@@ -3,7 +3,12 @@
 # at 4 pitches each (48 mono WAVs, 44.1 kHz, 16-bit, 1.5 s), played by fluidsynth from the recorded-sample
 # TimGM6mb soundfont (Debian package timgm6mb-soundfont; installed with apt-get when missing).
 #
-# Usage: scripts/make-real-targets.sh [OUT_DIR]     (default: bench/targets/real/)
+# Usage: scripts/make-real-targets.sh [OUT_DIR]                (default: bench/targets/real/)
+#        scripts/make-real-targets.sh --training [OUT_DIR]     (default: bench/targets/train-real/)
+#
+# --training renders the recordings RL may train on (`[rl] recordings` in a training config) instead: 24 other GM
+# instruments (none of the 12 above) at 6 pitches each (144 WAVs), from another soundfont, FluidR3_GM (Debian
+# package fluid-soundfont-gm), so that the evaluation's real set shares neither an instrument nor a sample with it.
 #
 # Idempotent: a file that exists is kept, a missing one is rendered; the same soundfont and fluidsynth give the
 # same bytes (checked with sha256sum over two runs). Every note: program change, note-on at velocity 100, note-off
@@ -14,15 +19,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT_DIR="${1:-bench/targets/real}"
-SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2
+if [ "${1:-}" = --training ]; then
+    shift
+    OUT_DIR="${1:-bench/targets/train-real}"
+    SOUNDFONT=/usr/share/sounds/sf2/FluidR3_GM.sf2
+    PACKAGE=fluid-soundfont-gm
+    SET=training
+else
+    OUT_DIR="${1:-bench/targets/real}"
+    SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2
+    PACKAGE=timgm6mb-soundfont
+    SET=evaluation
+fi
 PYTHON=.venv/bin/python
 [ -x "$PYTHON" ] || PYTHON=python3
 
 if [ ! -f "$SOUNDFONT" ]; then
-    echo "make-real-targets: $SOUNDFONT missing; installing timgm6mb-soundfont" >&2
-    if [ "$(id -u)" -eq 0 ]; then apt-get install -y timgm6mb-soundfont >&2
-    else sudo apt-get install -y timgm6mb-soundfont >&2; fi
+    echo "make-real-targets: $SOUNDFONT missing; installing $PACKAGE" >&2
+    if [ "$(id -u)" -eq 0 ]; then apt-get install -y "$PACKAGE" >&2
+    else sudo apt-get install -y "$PACKAGE" >&2; fi
 fi
 command -v fluidsynth >/dev/null || { echo "make-real-targets: fluidsynth missing: apt-get install fluidsynth" >&2; exit 1; }
 
@@ -31,8 +46,8 @@ printf '*\n' > "$OUT_DIR/.gitignore"  # rendered data, never committed
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-# GM program (0-based), short name, four MIDI notes inside the instrument's range and the synths' 36..84.
-INSTRUMENTS="
+# GM program (0-based), short name, MIDI notes inside the instrument's range and the synths' 36..84.
+EVALUATION_INSTRUMENTS="
 0 piano 48 60 72 84
 11 vibraphone 55 65 72 79
 16 organ 48 60 72 84
@@ -46,6 +61,37 @@ INSTRUMENTS="
 81 sawlead 48 60 72 84
 89 pad 48 55 62 70
 "
+TRAINING_INSTRUMENTS="
+4 epiano 45 52 60 67 74 81
+6 harpsichord 41 48 55 62 69 76
+8 celesta 60 64 67 72 76 79
+13 xylophone 65 69 72 76 79 84
+19 churchorgan 36 43 50 57 64 71
+21 accordion 48 53 58 63 68 73
+26 jazzguitar 40 47 54 61 68 75
+29 overdrive 40 47 54 61 68 75
+32 acousticbass 36 38 41 43 46 48
+38 synthbass 36 39 42 45 48 51
+40 violin 55 60 65 70 75 80
+42 cello 36 41 46 51 56 61
+46 harp 36 45 54 63 72 81
+52 choir 48 53 58 63 68 73
+57 trombone 40 45 50 55 60 65
+60 horn 41 46 51 56 61 66
+64 sopranosax 56 61 66 71 76 81
+68 oboe 58 63 68 73 78 83
+70 bassoon 36 41 46 51 56 61
+74 recorder 60 65 70 75 80 84
+80 squarelead 36 46 56 66 76 84
+87 basslead 36 42 48 54 60 66
+90 polysynth 42 50 58 66 74 82
+95 sweeppad 40 48 56 64 72 80
+"
+if [ "$SET" = training ]; then
+    INSTRUMENTS=$TRAINING_INSTRUMENTS
+else
+    INSTRUMENTS=$EVALUATION_INSTRUMENTS
+fi
 
 rendered=0
 kept=0
