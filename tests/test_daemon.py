@@ -109,8 +109,8 @@ def test_a_searching_daemon_matches_closer_in_the_same_steps(target_wav: Path) -
         best = {}
         for name, port in (("agent", plain.port), ("search", searching.port)):
             assert send(port, "/synthmatch/target/load", str(target_wav), "48").returncode == 0
-            done = send(port, "/synthmatch/match/start", "8").stdout.splitlines()[-1].split()
-            assert done[:2] == ["/synthmatch/match/done", "8"]
+            done = send(port, "/synthmatch/match/start", "32").stdout.splitlines()[-1].split()
+            assert done[:2] == ["/synthmatch/match/done", "32"]  # a whole match: a few steps may go either way
             best[name] = float(done[2])
         assert best["search"] < best["agent"]
     finally:
