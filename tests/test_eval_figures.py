@@ -23,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def reports() -> list[dict[str, Any]]:
-    """The shipped model's committed evaluation: every method at 32 (and 256), the searches at 1024."""
+    """The shipped model's committed evaluation: every method at 8..256, the searches at 1024."""
     return [json.loads((SHIPPED / name).read_text()) for name in ("evaluation.json", "evaluation-1024.json")]
 
 
@@ -39,11 +39,11 @@ def test_the_figure_has_a_curve_per_method_on_a_log_axis_and_the_start_line(
     curves = {line.get_label(): line for line in axes.get_lines()}
     methods = {"agent", "agent+search", "agent+refine", "oneshot", "random", "cmaes"}
     assert set(curves) >= methods | {"start (default patch)"}
-    np.testing.assert_allclose(curves["random"].get_xdata(), [32, 256, 1024])  # the two reports merged
-    np.testing.assert_allclose(curves["agent"].get_xdata(), [33, 257])  # the agent's start render counts
-    agent32 = next(e for e in reports[0]["summary"] if (e["method"], e["budget"]) == ("agent", 32))
-    assert curves["agent"].get_ydata()[0] == pytest.approx(agent32["distance_median"])
-    assert curves["start (default patch)"].get_ydata()[0] == pytest.approx(agent32["distance_start_median"])
+    np.testing.assert_allclose(curves["random"].get_xdata(), [8, 16, 32, 64, 256, 1024])  # the two reports merged
+    np.testing.assert_allclose(curves["agent"].get_xdata(), [9, 17, 33, 65, 257])  # the agent's start render counts
+    agent8 = next(e for e in reports[0]["summary"] if (e["method"], e["budget"]) == ("agent", 8))
+    assert curves["agent"].get_ydata()[0] == pytest.approx(agent8["distance_median"])
+    assert curves["start (default patch)"].get_ydata()[0] == pytest.approx(agent8["distance_start_median"])
     assert len(axes.collections) >= 4  # the interquartile bands
 
 

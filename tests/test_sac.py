@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 
 def test_registry_builds_sac_and_suggests_the_closest_name() -> None:
     assert algorithm_class("sac") is SAC
-    assert set(ALGORITHMS) == {"sac", "td3"}
+    assert set(ALGORITHMS) == {"sac", "td3", "probe"}
     with pytest.raises(ValueError, match=r"unknown algorithm 'sacc' \(did you mean 'sac'\?\); known: sac, td3, probe"):
         algorithm_class("sacc")
 
