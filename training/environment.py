@@ -290,7 +290,7 @@ class MatchTask:
         reward = distance before - distance after, plus ``success_bonus`` where the new distance is below
         ``success_threshold``.
         """
-        batch.params = quantise_all(self.definition, np.clip(batch.params + self.max_step * actions, 0.0, 1.0))
+        batch.params = self.moved(batch.params, actions)
         batch.current_mel_db, spectra = self.listen(self.render(batch.params, batch.notes))
         distance = log_spectra_distance(batch.target_spectra, spectra)
         reward = batch.distance - distance
@@ -298,6 +298,13 @@ class MatchTask:
         batch.best_distance = np.minimum(batch.best_distance, distance)
         batch.is_success = distance < self.success_threshold
         return reward + self.success_bonus * batch.is_success
+
+    def moved(self, params: Params, actions: npt.NDArray[np.float64]) -> Params:
+        """The step rule: ``params[..., P]`` moved by ``max_step * actions`` (broadcast), clipped, quantised.
+
+        One place for it, so that the environment's steps and the probe's variations move a patch the same way.
+        """
+        return quantise_all(self.definition, np.clip(params + self.max_step * actions, 0.0, 1.0))
 
     def check_actions(self, actions: npt.ArrayLike, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
         """``actions`` as float64 of ``shape``, clipped to [-1, 1]; a ValueError for a wrong shape or NaN."""

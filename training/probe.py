@@ -24,7 +24,6 @@ per transition, rendered in the worker while the learner updates.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +136,7 @@ class ProbedGradient:
         self.policy.load_state_dict(state["policy"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.updates = int(state["updates"])
-        self.generator.set_state(copy.deepcopy(state["generator"]))
+        self.generator.set_state(state["generator"])
 
     def policy_modules(self) -> tuple[nn.Module, Policy]:
         """The observer and policy whose composition is what export writes to ONNX."""

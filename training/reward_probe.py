@@ -13,7 +13,6 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.distances import log_spectra, log_spectra_distance
-from synthmatch.params import quantise_all
 
 if TYPE_CHECKING:
     from synthmatch.training.environment import EpisodeBatch, MatchTask
@@ -43,8 +42,7 @@ def reward_gradient(
     directions = rng.standard_normal((rows, settings.pairs, count))
     varied = np.concatenate([actions[:, None] + settings.scale * directions,
                              actions[:, None] - settings.scale * directions], axis=1)  # [B, 2K, P]
-    moved = batch.params[:, None] + task.max_step * np.clip(varied, -1.0, 1.0)
-    patches = quantise_all(task.definition, np.clip(moved, 0.0, 1.0)).reshape(-1, count)
+    patches = task.moved(batch.params[:, None], np.clip(varied, -1.0, 1.0)).reshape(-1, count)
     repeat = 2 * settings.pairs
     audio = task.render(patches, np.repeat(batch.notes, repeat))
     targets = tuple(np.repeat(spectra, repeat, axis=0) for spectra in batch.target_spectra)

@@ -124,7 +124,8 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
     def reward_gradient(self, actions: npt.NDArray[np.float32], settings: ProbeSettings) -> npt.NDArray[np.float32]:
         """The probed gradient of each environment's reward at ``actions[num_envs, P]``, before stepping with them.
 
-        See :func:`synthmatch.training.probe.reward_gradient`; the probe renders but leaves every episode as it is.
+        See :func:`synthmatch.training.reward_probe.reward_gradient`; the probe renders but leaves every episode
+        as it is.
         """
         if self._batch is None:
             raise RuntimeError("call reset() before reward_gradient()")
