@@ -1,14 +1,6 @@
-"""synthmatch: match a synthesizer to a sound.
+"""The live wing: the OSC daemon that matches a synth beside a DAW (``synthmatch daemon``).
 
-This package is the live wing (numpy, onnxruntime, pedalboard, python-osc, python-rtmidi, sounddevice;
-never torch). The offline wing lives in :mod:`synthmatch.training`, the shipped models in
-:mod:`synthmatch.models`.
+OSC server and commands, the match session, transports (MIDI CC / NRPN, OSC), audio in, the live rig, the live
+view and the live instrument. It imports the core (:mod:`synthmatch`), never torch or :mod:`synthmatch.training`.
+The daemon is wired together in one place, :func:`synthmatch.daemon.run.run_daemon`.
 """
-
-import os
-
-# Matching runs many small matrix products per step; OpenBLAS's thread pool only slows them down (70 ms instead
-# of 2 ms for a log-mel on a busy 2-core machine). A default, set before numpy loads; the user's setting wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-__version__ = "0.1.0"

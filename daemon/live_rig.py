@@ -16,13 +16,13 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.audio_in import AudioInput
+from synthmatch.daemon.audio_in import AudioInput
 from synthmatch.definitions import SynthDefinition
-from synthmatch.midi_out import MidiOutput, TransportError
-from synthmatch.osc_out import OscOutput, startup_messages
-from synthmatch.parameter_sender import ParameterSender
+from synthmatch.daemon.midi_out import MidiOutput, TransportError
+from synthmatch.daemon.osc_out import OscOutput, startup_messages
+from synthmatch.daemon.parameter_sender import ParameterSender
 from synthmatch.synths import Synth, open_synth
-from synthmatch.synths.external import ExternalSynth
+from synthmatch.daemon.external_synth import ExternalSynth
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any, cast
 import numpy as np
 
 from synthmatch.agent import Mel
-from synthmatch.background_server import BackgroundServer
+from synthmatch.daemon.background_server import BackgroundServer
 from synthmatch.definitions import SynthDefinition
-from synthmatch.match_session import MatchSession, SessionSnapshot, SessionState
-from synthmatch.osc_server import DEFAULT_HOST, resolve_udp
+from synthmatch.daemon.match_session import MatchSession, SessionSnapshot, SessionState
+from synthmatch.daemon.osc_server import DEFAULT_HOST, resolve_udp
 from synthmatch.params import denormalise, step_index
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from synthmatch.osc_commands import (
+from synthmatch.daemon.osc_commands import (
     MATCH_DONE,
     MATCH_START,
     MATCH_STOP,
@@ -37,7 +37,7 @@ from synthmatch.osc_commands import (
     TARGET_RECORD,
     TARGET_RECORDED,
 )
-from synthmatch.osc_server import ERROR_ADDRESS, resolve_udp
+from synthmatch.daemon.osc_server import ERROR_ADDRESS, resolve_udp
 
 #: The reply that ends each command's exchange; an error reply ends every one.
 FINAL_REPLY = {

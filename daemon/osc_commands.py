@@ -1,6 +1,6 @@
 """The daemon's OSC commands: one small handler per address, registered on a python-osc Dispatcher.
 
-A handler checks its arguments, asks the :class:`~synthmatch.match_session.MatchSession`, and returns its
+A handler checks its arguments, asks the :class:`~synthmatch.daemon.match_session.MatchSession`, and returns its
 reply ``(address, *args)``; a command that runs in the session's worker (a match, a recording) returns nothing
 and its replies (progress, done, recorded) go out from the worker through the ``send`` function it was given, so
 they arrive in order. It raises on bad input, and the server turns that into
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from pythonosc.dispatcher import Dispatcher
 
 from synthmatch import __version__
-from synthmatch.osc_server import ERROR_ADDRESS, Client
+from synthmatch.daemon.osc_server import ERROR_ADDRESS, Client
 
 if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below without numpy or onnxruntime
-    from synthmatch.match_session import MatchOutcome, MatchSession, Target
+    from synthmatch.daemon.match_session import MatchOutcome, MatchSession, Target
     from synthmatch.matching import MatchProgress
 
 PREFIX = "/synthmatch"

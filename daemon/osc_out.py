@@ -14,7 +14,7 @@ from typing import Any
 from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch.definitions import SynthDefinition
-from synthmatch.midi_out import TransportError
+from synthmatch.daemon.midi_out import TransportError
 
 OscArgument = int | float | str
 OscMessage = tuple[str, list[OscArgument]]

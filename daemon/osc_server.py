@@ -21,7 +21,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket, ParseError
 
-from synthmatch.background_server import BackgroundServer
+from synthmatch.daemon.background_server import BackgroundServer
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.definitions import Parameter, SynthDefinition
-from synthmatch.midi_out import MidiOutput, TransportError, control_messages, note_channel, note_off, note_on
-from synthmatch.osc_out import OscOutput, note_messages
+from synthmatch.daemon.midi_out import MidiOutput, TransportError, control_messages, note_channel, note_off, note_on
+from synthmatch.daemon.osc_out import OscOutput, note_messages
 from synthmatch.params import to_midi, to_osc
 
 Sent = int | float
@@ -20,7 +20,7 @@ Sent = int | float
 
 
 class ParameterSender:
-    """A :class:`~synthmatch.live_rig.ParameterSink` over MIDI and/or OSC that also plays notes."""
+    """A :class:`~synthmatch.daemon.live_rig.ParameterSink` over MIDI and/or OSC that also plays notes."""
 
     def __init__(self, definition: SynthDefinition, midi: MidiOutput | None, osc: OscOutput | None) -> None:
         self.definition = definition

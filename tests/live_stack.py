@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pytest
 import sounddevice as sd
 
-from synthmatch.audio_in import restart_portaudio
+from synthmatch.daemon.audio_in import restart_portaudio
 
 #: This process's JACK client (PortAudio's), so its ports are ``synthmatch-test:in_N``.
 TEST_CLIENT = "synthmatch-test"

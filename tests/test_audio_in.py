@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthmatch.audio_in import AudioDeviceError, align_to_onset, find_device, onset_index, resample
+from synthmatch.daemon.audio_in import AudioDeviceError, align_to_onset, find_device, onset_index, resample
 
 
 def _tone(hz: float, seconds: float, rate: int) -> np.ndarray:

@@ -16,8 +16,8 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
-from synthmatch.daemon_config import DaemonConfig, DaemonConfigError, load_config
-from synthmatch.osc_client import parse_argument
+from synthmatch.daemon.config import DaemonConfig, DaemonConfigError, load_config
+from synthmatch.daemon.osc_client import parse_argument
 from synthmatch.params import quantise_all
 from synthmatch.synths.vst3 import Vst3Synth
 

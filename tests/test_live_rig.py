@@ -17,11 +17,11 @@ from live_stack import (  # noqa: F401 (fixtures)
 
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.definitions import find_definition
-from synthmatch.live_rig import LiveOptions, open_live_rig, render_mode
+from synthmatch.daemon.live_rig import LiveOptions, open_live_rig, render_mode
 from synthmatch.matching import match_with_agent
-from synthmatch.midi_out import TransportError
+from synthmatch.daemon.midi_out import TransportError
 from synthmatch.synths import SynthUnavailable, open_synth
-from synthmatch.synths.external import ExternalSynth
+from synthmatch.daemon.external_synth import ExternalSynth
 
 BUILTIN = find_definition("builtin")
 ZYN = find_definition("zynaddsubfx")

@@ -20,7 +20,7 @@ from daemon_process import DAEMON, Daemon
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
-from synthmatch.daemon_config import DaemonConfigError, load_config
+from synthmatch.daemon.config import DaemonConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

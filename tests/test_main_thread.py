@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from synthmatch.main_thread import MainThreadCalls, MainThreadClosed, MainThreadSynth
+from synthmatch.daemon.main_thread import MainThreadCalls, MainThreadClosed, MainThreadSynth
 from synthmatch.synths import Synth, open_synth
 
 

@@ -13,7 +13,7 @@ from pedalboard.io import AudioFile
 
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.distances import multires_stft_distance
-from synthmatch.match_session import MatchOutcome, MatchSession, SessionError, SessionState, Target
+from synthmatch.daemon.match_session import MatchOutcome, MatchSession, SessionError, SessionState, Target
 from synthmatch.matching import MatchProgress, match_with_agent
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth

@@ -9,7 +9,7 @@ import rtmidi
 from live_stack import JackServer, jack  # noqa: F401 (fixture)
 
 from synthmatch.definitions import MidiTransport, find_definition
-from synthmatch.midi_out import (
+from synthmatch.daemon.midi_out import (
     MidiOutput,
     TransportError,
     control_messages,

@@ -24,9 +24,9 @@ from pythonosc.udp_client import SimpleUDPClient
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.distances import multires_stft_distance
-from synthmatch.match_session import MatchSession, Recorder
-from synthmatch.osc_commands import OscCommands, parse_args
-from synthmatch.osc_server import OscServer
+from synthmatch.daemon.match_session import MatchSession, Recorder
+from synthmatch.daemon.osc_commands import OscCommands, parse_args
+from synthmatch.daemon.osc_server import OscServer
 from synthmatch.params import quantise_all
 from synthmatch.patches import read_patch
 from synthmatch.synths import open_synth
@@ -248,7 +248,7 @@ def test_garbage_packets_get_an_error(client: Client, served: tuple[OscServer, M
 
 
 def test_arguments_are_checked_against_their_spec() -> None:
-    from synthmatch.osc_commands import Arg, CommandError
+    from synthmatch.daemon.osc_commands import Arg, CommandError
 
     spec = (Arg("seconds", float), Arg("note", int, optional=True))
     assert parse_args("/a", (2,), *spec) == [2.0, None]

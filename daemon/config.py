@@ -12,9 +12,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from synthmatch.live_rig import LiveOptions
-from synthmatch.live_view import DEFAULT_VIEW_PORT
-from synthmatch.osc_server import DEFAULT_HOST, DEFAULT_PORT
+from synthmatch.daemon.live_rig import LiveOptions
+from synthmatch.daemon.live_view import DEFAULT_VIEW_PORT
+from synthmatch.daemon.osc_server import DEFAULT_HOST, DEFAULT_PORT
 
 MIDI_APIS = ("auto", "alsa", "jack")
 RENDER_MODES = ("auto", "in-process", "live")

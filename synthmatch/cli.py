@@ -79,9 +79,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run the OSC daemon: the config file's settings, overridden by the command line's."""
-    from synthmatch.daemon import run_daemon
-    from synthmatch.daemon_config import config_overrides, load_config
-    from synthmatch.midi_out import TransportError
+    from synthmatch.daemon.run import run_daemon
+    from synthmatch.daemon.config import config_overrides, load_config
+    from synthmatch.daemon.midi_out import TransportError
 
     try:
         return run_daemon(load_config(args.config, config_overrides(args)))
@@ -91,14 +91,14 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Send one OSC message to the daemon and print its replies."""
-    from synthmatch.osc_client import run_send
+    from synthmatch.daemon.osc_client import run_send
 
     return run_send(args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Play a synth as a real-time instrument that follows MIDI notes and CCs."""
-    from synthmatch.live_instrument import run_live_instrument
+    from synthmatch.daemon.live_instrument import run_live_instrument
 
     return run_live_instrument(args)
 

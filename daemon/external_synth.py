@@ -11,9 +11,9 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.audio_in import CAPTURE_MARGIN_S, AudioInput
+from synthmatch.daemon.audio_in import CAPTURE_MARGIN_S, AudioInput
 from synthmatch.definitions import SynthDefinition
-from synthmatch.parameter_sender import ParameterSender
+from synthmatch.daemon.parameter_sender import ParameterSender
 from synthmatch.synths import DefinitionSynth, MidiValues, check_notes, check_params
 
 #: Seconds between sending a patch and playing the note, for the synth to take the new values.
