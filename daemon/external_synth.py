@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.daemon.audio_in import CAPTURE_MARGIN_S, AudioInput
-from synthmatch.definitions import SynthDefinition
 from synthmatch.daemon.parameter_sender import ParameterSender
+from synthmatch.definitions import SynthDefinition
 from synthmatch.synths import DefinitionSynth, MidiValues, check_notes, check_params
 
 #: Seconds between sending a patch and playing the note, for the synth to take the new values.

@@ -17,12 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.daemon.audio_in import AudioInput
-from synthmatch.definitions import SynthDefinition
+from synthmatch.daemon.external_synth import ExternalSynth
 from synthmatch.daemon.midi_out import MidiOutput, TransportError
 from synthmatch.daemon.osc_out import OscOutput, startup_messages
 from synthmatch.daemon.parameter_sender import ParameterSender
+from synthmatch.definitions import SynthDefinition
 from synthmatch.synths import Synth, open_synth
-from synthmatch.daemon.external_synth import ExternalSynth
 
 log = logging.getLogger(__name__)
 

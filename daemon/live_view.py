@@ -19,9 +19,9 @@ import numpy as np
 
 from synthmatch.agent import Mel
 from synthmatch.daemon.background_server import BackgroundServer
-from synthmatch.definitions import SynthDefinition
 from synthmatch.daemon.match_session import MatchSession, SessionSnapshot, SessionState
 from synthmatch.daemon.osc_server import DEFAULT_HOST, resolve_udp
+from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise, step_index
 
 log = logging.getLogger(__name__)

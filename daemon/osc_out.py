@@ -13,8 +13,8 @@ from typing import Any
 
 from pythonosc.udp_client import SimpleUDPClient
 
-from synthmatch.definitions import SynthDefinition
 from synthmatch.daemon.midi_out import TransportError
+from synthmatch.definitions import SynthDefinition
 
 OscArgument = int | float | str
 OscMessage = tuple[str, list[OscArgument]]

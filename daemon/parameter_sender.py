@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.definitions import Parameter, SynthDefinition
 from synthmatch.daemon.midi_out import MidiOutput, TransportError, control_messages, note_channel, note_off, note_on
 from synthmatch.daemon.osc_out import OscOutput, note_messages
+from synthmatch.definitions import Parameter, SynthDefinition
 from synthmatch.params import to_midi, to_osc
 
 Sent = int | float

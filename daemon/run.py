@@ -23,13 +23,13 @@ from pythonosc.dispatcher import Dispatcher
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.daemon.config import DaemonConfig, DaemonConfigError
-from synthmatch.definitions import find_definition
 from synthmatch.daemon.live_rig import LiveRig, open_live_rig, render_mode
 from synthmatch.daemon.live_view import LiveView
 from synthmatch.daemon.main_thread import MainThreadCalls, MainThreadSynth
 from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands
 from synthmatch.daemon.osc_server import OscServer
+from synthmatch.definitions import find_definition
 
 log = logging.getLogger("synthmatch.daemon")
 

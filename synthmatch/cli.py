@@ -79,9 +79,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run the OSC daemon: the config file's settings, overridden by the command line's."""
-    from synthmatch.daemon.run import run_daemon
     from synthmatch.daemon.config import config_overrides, load_config
     from synthmatch.daemon.midi_out import TransportError
+    from synthmatch.daemon.run import run_daemon
 
     try:
         return run_daemon(load_config(args.config, config_overrides(args)))

@@ -156,7 +156,7 @@ class _FrameRow:
         self.trace = trace
         extent = (0.0, trace.target_mel.shape[1] * trace.features.hop_length / trace.features.sample_rate,
                   0.0, float(trace.target_mel.shape[0]))
-        style = {"origin": "lower", "aspect": "auto", "cmap": "magma", "extent": extent,
+        style: dict[str, Any] = {"origin": "lower", "aspect": "auto", "cmap": "magma", "extent": extent,
                  "vmin": trace.features.floor_db, "vmax": top, "interpolation": "nearest"}
         target_axes.imshow(trace.target_mel, **style)
         target_axes.set_title("target")

@@ -16,12 +16,12 @@ from live_stack import (  # noqa: F401 (fixtures)
 )
 
 from synthmatch.agent import OnnxAgent, default_model_dir
-from synthmatch.definitions import find_definition
-from synthmatch.daemon.live_rig import LiveOptions, open_live_rig, render_mode
-from synthmatch.matching import match_with_agent
-from synthmatch.daemon.midi_out import TransportError
-from synthmatch.synths import SynthUnavailable, open_synth
 from synthmatch.daemon.external_synth import ExternalSynth
+from synthmatch.daemon.live_rig import LiveOptions, open_live_rig, render_mode
+from synthmatch.daemon.midi_out import TransportError
+from synthmatch.definitions import find_definition
+from synthmatch.matching import match_with_agent
+from synthmatch.synths import SynthUnavailable, open_synth
 
 BUILTIN = find_definition("builtin")
 ZYN = find_definition("zynaddsubfx")

@@ -8,7 +8,6 @@ import pytest
 import rtmidi
 from live_stack import JackServer, jack  # noqa: F401 (fixture)
 
-from synthmatch.definitions import MidiTransport, find_definition
 from synthmatch.daemon.midi_out import (
     MidiOutput,
     TransportError,
@@ -18,6 +17,7 @@ from synthmatch.daemon.midi_out import (
     note_off,
     note_on,
 )
+from synthmatch.definitions import MidiTransport, find_definition
 
 
 def test_cc7_is_one_message_on_the_channel() -> None:

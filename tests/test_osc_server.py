@@ -23,10 +23,10 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
-from synthmatch.distances import multires_stft_distance
 from synthmatch.daemon.match_session import MatchSession, Recorder
 from synthmatch.daemon.osc_commands import OscCommands, parse_args
 from synthmatch.daemon.osc_server import OscServer
+from synthmatch.distances import multires_stft_distance
 from synthmatch.params import quantise_all
 from synthmatch.patches import read_patch
 from synthmatch.synths import open_synth

@@ -11,10 +11,10 @@ import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
-from synthmatch.definitions import find_definition, parse_definition
 from synthmatch.daemon.midi_out import TransportError
 from synthmatch.daemon.osc_out import OscOutput, note_messages, parse_osc_target, startup_messages
 from synthmatch.daemon.parameter_sender import ParameterSender
+from synthmatch.definitions import find_definition, parse_definition
 
 
 class Receiver:
