@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from synthmatch.params import normalise
+
 Kind = Literal["builtin", "vst3", "external"]
 Curve = Literal["linear", "log", "steps"]
 KINDS: tuple[str, ...] = ("builtin", "vst3", "external")
@@ -136,8 +138,6 @@ class SynthDefinition:
 
     def defaults_normalised(self) -> list[float]:
         """Each parameter's default value in normalised [0, 1]."""
-        from synthmatch.params import normalise
-
         return [float(normalise(p, p.default)) for p in self.parameters]
 
     def parameter(self, name: str) -> Parameter:

@@ -6,10 +6,13 @@ NRPN, OSC ranges) are applied. Every function takes scalars or numpy arrays.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.definitions import MidiTransport, OscTransport, Parameter, SynthDefinition
+if TYPE_CHECKING:  # only the types: synthmatch.definitions imports this module, never the other way round
+    from synthmatch.definitions import MidiTransport, OscTransport, Parameter, SynthDefinition
 
 ArrayLike = npt.ArrayLike
 

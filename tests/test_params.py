@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -120,3 +123,10 @@ def test_normalise_all_fills_defaults_and_rejects_unknown_names() -> None:
     assert normalise_all(definition, {"a": 0}).tolist() == [0.0, 1.0]
     with pytest.raises(KeyError, match="no parameter"):
         normalise_all(definition, {"c": 1})
+
+
+def test_params_does_not_import_definitions_at_run_time() -> None:
+    """The maps need only the definition's types, so definitions -> params is the one direction (no cycle)."""
+    code = "import sys, synthmatch.params; print('synthmatch.definitions' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
