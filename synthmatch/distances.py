@@ -2,9 +2,11 @@
 
 Every audio distance takes ``a[B, N]`` and ``b[B, N]`` (float, one sample rate; either batch may be 1 and is
 then broadcast) and returns ``float64[B]``: 0 for identical audio, symmetric, non-negative, finite for
-silence. The exact definitions, constants and typical values are in docs/metrics.md. The primary one,
-``mrstft``, also has a cached form for a fixed target: :func:`log_spectra` once for the target, then
-:func:`log_spectra_distance` every step. Every spectrogram comes from :mod:`synthmatch.features`.
+silence. Every one compares the two sounds at equal loudness (:func:`synthmatch.loudness.equal_loudness`):
+level is the fader's business, not the timbre's. The exact definitions, constants and typical values are in
+docs/metrics.md. The primary one, ``mrstft``, also has a cached form for a fixed target: :func:`log_spectra`
+once for the target, then :func:`log_spectra_distance` every step. Every spectrogram comes from
+:mod:`synthmatch.features`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.features import FeatureSettings, mfcc, stft_magnitude, stft_power
+from synthmatch.loudness import equal_loudness
 
 Audio = npt.NDArray[np.floating]
 Distances = npt.NDArray[np.float64]
@@ -32,7 +35,7 @@ SINGLE_FFT_SIZE = 1024
 SINGLE_HOP = 256
 """Hop of the single-resolution distances in samples, as the log-mel front end."""
 N_MFCC = 20
-"""Number of MFCCs compared by ``mfcc_l1``, c0 (the level) included."""
+"""Number of MFCCs compared by ``mfcc_l1``, c0 included (the level's shape over time, not the overall level)."""
 
 _FLOOR_POWER = 10.0 ** (FLOOR_DB / 10.0)
 _FLOOR_MAGNITUDE = 10.0 ** (FLOOR_DB / 20.0)
@@ -65,10 +68,10 @@ def _check_batches(shape_a: tuple[int, ...], shape_b: tuple[int, ...], what: str
 
 
 def _check_pair(a: Audio, b: Audio) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Both signals as float32 ``[B, N]`` with broadcastable batches and equal lengths."""
+    """Both signals as float32 ``[B, N]`` at equal loudness, with broadcastable batches and equal lengths."""
     array_a, array_b = _check_audio(a, "a"), _check_audio(b, "b")
     _check_batches(array_a.shape, array_b.shape, "audio a and b")
-    return array_a, array_b
+    return equal_loudness(array_a), equal_loudness(array_b)
 
 
 def _floored_log(spectrogram: npt.NDArray[np.float32], floor: float) -> npt.NDArray[np.float32]:
@@ -80,10 +83,11 @@ def _floored_log(spectrogram: npt.NDArray[np.float32], floor: float) -> npt.NDAr
 def log_spectra(audio: Audio) -> LogSpectra:
     """Floored log STFT magnitudes in nepers, one per MRSTFT_FFT_SIZES: audio[B, N] -> ([B, frames, bins], ...).
 
-    Each is ``ln max(|X|, 10^(FLOOR_DB / 20))`` with |X| scaled so a full-scale sine peaks at 1 (0 Np). Compute
-    a fixed target's once and compare many sounds to it with :func:`log_spectra_distance`.
+    Each is ``ln max(|X|, 10^(FLOOR_DB / 20))`` of the audio at equal loudness, with |X| scaled so a full-scale
+    sine peaks at 1 (0 Np). Compute a fixed target's once and compare many sounds to it with
+    :func:`log_spectra_distance`.
     """
-    array = _check_audio(audio)
+    array = equal_loudness(_check_audio(audio))
     return tuple(
         _floored_log(stft_magnitude(array, n_fft, n_fft // 2), _FLOOR_MAGNITUDE) for n_fft in MRSTFT_FFT_SIZES
     )

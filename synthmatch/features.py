@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
+from synthmatch.loudness import equal_loudness
+
 Audio = npt.NDArray[np.floating]
 
 
@@ -137,11 +139,13 @@ MEL_CEILING_DB = 20.0
 def observe_mel(
     audio: Audio, settings: FeatureSettings, ceiling_db: float = MEL_CEILING_DB
 ) -> npt.NDArray[np.float32]:
-    """What the observer network sees of audio[B, N]: :func:`log_mel` clipped to [floor_db, ceiling_db] dB.
+    """What the observer sees of audio[B, N]: :func:`log_mel` at equal loudness, clipped to [floor_db, ceiling_db].
 
-    The training environment and the daemon both call this, so the agent hears the same thing in both wings.
+    Each row is first brought to the reference loudness (:func:`synthmatch.loudness.equal_loudness`), so the
+    agent hears timbre, not level. The training environment and the daemon both call this, so the agent hears
+    the same thing in both wings.
     """
-    return np.minimum(log_mel(audio, settings), np.float32(ceiling_db))
+    return np.minimum(log_mel(equal_loudness(audio), settings), np.float32(ceiling_db))
 
 
 def mfcc(audio: Audio, settings: FeatureSettings, n_mfcc: int = 20) -> npt.NDArray[np.float32]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -71,7 +69,7 @@ def test_distance_grows_as_the_cutoff_moves_away(name: str) -> None:
     target = filtered_saw(110, 1000)[None]
     moved = np.stack([filtered_saw(110, 1000 * 2 ** (k / 2)) for k in range(6)])  # 0 to 2.5 octaves up
     distances = DISTANCES[name](target, moved, SAMPLE_RATE)
-    assert distances[0] == pytest.approx(0.0, abs=1e-9)
+    assert distances[0] == pytest.approx(0.0, abs=1e-5)  # not bit-exact: batches of 1 and 6 take other BLAS paths
     assert np.all(np.diff(distances) > 0), distances
 
 
@@ -101,19 +99,14 @@ def test_one_target_is_broadcast_against_a_batch_row_by_row(name: str) -> None:
     assert together == pytest.approx(one_by_one, rel=1e-5, abs=1e-9)
 
 
-def test_halving_the_level_gives_the_hand_computed_values() -> None:
-    """b = a / 2 for loud noise (every bin above the floor): each definition reduces to a constant."""
-    loud = noise(2, 0.5, seed=3)
-    half = loud / 2
-    db_per_halving = 20 * math.log10(2)
-    expected = {
-        "mrstft": math.log(2),  # every |X| halves: |ln|A| - ln|B|| = ln 2 Np in every bin
-        "lsd_db": db_per_halving,  # every bin's power differs by 6.02 dB, so does each frame's RMS
-        "mfcc_l1": db_per_halving * math.sqrt(64) / 20,  # only c0 moves, by 6.02 dB * sqrt(n_mels), over 20
-        "spectral_convergence": 0.5 / math.sqrt((1 + 0.25) / 2),  # ||S/2|| / sqrt((||S||^2 + ||S/2||^2) / 2)
-    }
-    for name, value in expected.items():
-        assert DISTANCES[name](loud, half, SAMPLE_RATE) == pytest.approx([value, value], rel=1e-3), name
+@pytest.mark.parametrize("name", NAMES)
+def test_level_is_invisible_to_every_distance(name: str) -> None:
+    """Level is the fader's business: the same sound 6, 24 and 40 dB down is at distance ~0 from itself."""
+    loud = np.repeat(filtered_saw(110, 1000)[None], 3, axis=0)
+    quieter = loud * np.array([[0.5], [1 / 16], [0.01]], dtype=np.float32)
+    assert DISTANCES[name](loud, quieter, SAMPLE_RATE) == pytest.approx([0.0] * 3, abs=1e-4), name
+    different = filtered_saw(110, 3000)[None]
+    assert DISTANCES[name](loud[:1], different, SAMPLE_RATE)[0] > 1e-2  # while the timbre still counts
 
 
 def test_cached_target_spectra_give_the_direct_distance() -> None:
