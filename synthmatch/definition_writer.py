@@ -8,8 +8,6 @@ with ``~`` and ``$VARS`` already expanded. Files are written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import tomli_w
 
+from synthmatch.atomic_file import write_atomically
 from synthmatch.definitions import MidiTransport, OscTransport, Parameter, SynthDefinition
 
 
@@ -52,17 +51,10 @@ def dumps_definition(definition: SynthDefinition, comment: str = "") -> str:
 
 
 def write_definition(definition: SynthDefinition, path: Path, comment: str = "") -> None:
-    """Write ``definition`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    """Write ``definition`` to ``path`` atomically (:mod:`synthmatch.atomic_file`), creating its folder."""
     text = dumps_definition(definition, comment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text)
 
 
 def _shared_channel(definition: SynthDefinition) -> int:

@@ -1,8 +1,9 @@
 """Patch files: the best patch of a match as JSON, in the synth's units and normalised, and how to read one back.
 
 A patch file says which synth (definition name and hash) it is for, each parameter's value in the synth's units
-and normalised [0, 1], the distance reached, the target it matched and when. It is written atomically (a temp
-file in the same folder, then ``os.replace``), so a reader never sees half a patch.
+and normalised [0, 1], the distance reached, the target it matched and when. It is written atomically
+(:mod:`synthmatch.atomic_file`), so a reader never sees half a patch, and it replaces only another patch file.
+Patches saved by name (the daemon's ``patch/save``) go into one patch folder, never anywhere else.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,11 +21,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synthmatch.atomic_file import write_atomically
 from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise_all, normalise_all, quantise_all
 
 #: Version of the patch file format.
 PATCH_FORMAT = 1
+#: Suffix of a patch file; a name saved without it gets it.
+PATCH_SUFFIX = ".json"
+#: A patch name: a bare file name of letters, digits, spaces and - _ . + ( ), not starting with a dot.
+PATCH_NAME = re.compile(r"[^\W_][\w .+()-]{0,99}")
+#: Largest file read to decide whether it is a patch that may be replaced, in bytes.
+MAX_PATCH_BYTES = 1 << 20
 
 
 class PatchError(ValueError):
@@ -137,24 +145,64 @@ def _number_map(value: Any, key: str) -> dict[str, float]:
     return numbers
 
 
+def default_patch_dir() -> Path:
+    """Where patches saved by name go unless told otherwise: $XDG_DATA_HOME/synthmatch/patches (the user's own)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "synthmatch" / "patches"
+
+
+def patch_path(patch_dir: str | Path, name: str) -> Path:
+    """The file in ``patch_dir`` of the patch named ``name`` (``lead`` or ``lead.json``: ``lead.json``).
+
+    A PatchError refuses anything but a bare name: folders, ``..``, absolute paths, hidden names.
+    """
+    if not PATCH_NAME.fullmatch(name):
+        raise PatchError(
+            f"{name!r} is not a patch name: give a bare name such as 'lead' or 'lead.json' (letters, digits, "
+            f"spaces and - _ . + ( ), at most 100, starting with a letter or digit); it is saved in the patch folder"
+        )
+    return Path(patch_dir) / (name if name.endswith(PATCH_SUFFIX) else name + PATCH_SUFFIX)
+
+
+def save_patch(patch: Patch, patch_dir: str | Path, name: str) -> Path:
+    """Write ``patch`` as ``name`` in ``patch_dir`` (created if missing), see :func:`write_patch`; returns the path."""
+    path = patch_path(patch_dir, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PatchError(f"{path.parent}: cannot create the patch folder ({err.strerror}); "
+                         "choose another with --patch-dir") from None
+    return write_patch(patch, path)
+
+
 def write_patch(patch: Patch, path: str | Path) -> Path:
-    """Write ``patch`` to ``path`` as JSON, atomically (temp file + os.replace); returns the path."""
+    """Write ``patch`` to ``path`` as JSON, atomically; returns the path.
+
+    Only a new file or another patch file is replaced (its mode kept): a PatchError refuses any other file.
+    """
     path = Path(path)
     if path.is_dir():
         raise PatchError(f"{path}: is a folder; give a file name such as {path / 'patch.json'}")
     if not path.parent.is_dir():
         raise PatchError(f"{path.parent}: no such folder; create it first or write the patch elsewhere")
-    text = json.dumps(patch.to_dict(), indent=2) + "\n"
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_symlink() or path.exists():
+        _check_replaceable(path)
+    return write_atomically(path, json.dumps(patch.to_dict(), indent=2) + "\n")
+
+
+def _check_replaceable(path: Path) -> None:
+    """Raise a PatchError unless ``path`` is a plain file holding a synthmatch patch."""
+    refusal = f"{path}: exists and is not a synthmatch patch file, so it is left alone; choose another name"
+    if path.is_symlink() or not path.is_file():
+        raise PatchError(f"{path}: exists and is not a plain file, so it is left alone; choose another name")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a patch is an ordinary file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+        if path.stat().st_size > MAX_PATCH_BYTES:
+            raise PatchError(refusal)
+        read_patch(path)
+    except PatchError:
+        raise PatchError(refusal) from None
+    except OSError as err:
+        raise PatchError(f"{path}: exists and cannot be read ({err.strerror}); choose another name") from None
 
 
 def read_patch(path: str | Path) -> Patch:
