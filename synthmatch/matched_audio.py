@@ -1,0 +1,48 @@
+"""The matched sound as the synth plays it (note, gate, rate, output level), written to a file to listen to.
+
+``synthmatch match --audio-out OUT.wav`` renders the best patch once more, this time for as long as the target
+sounds (up to :data:`synthmatch.note_length.MAX_RENDER_S`) rather than the agent's fixed window, applies the
+gain still to apply after the synth (:mod:`synthmatch.output_level`) and writes it at the synth's rate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pedalboard.io import AudioFile, get_supported_write_formats
+
+from synthmatch.definitions import SynthDefinition
+from synthmatch.note_length import MAX_RENDER_S, with_note_length
+from synthmatch.output_level import apply_gain
+from synthmatch.synths import open_synth
+
+
+def check_audio_out_path(path: Path) -> Path:
+    """``path`` if pedalboard can write its format and its folder exists; else a ValueError saying what to do."""
+    formats = get_supported_write_formats()
+    if path.suffix.lower() not in formats:
+        raise ValueError(f"--audio-out {path}: cannot write {path.suffix or 'a file without a suffix'}; "
+                         f"end the name with one of {', '.join(formats)}")
+    if not path.parent.is_dir():
+        raise ValueError(f"--audio-out {path}: the folder {path.parent} does not exist; create it first")
+    return path
+
+
+def render_matched(
+    definition: SynthDefinition, params: npt.NDArray[np.floating], note: int, sounding_seconds: float,
+    gain_db: float,
+) -> npt.NDArray[np.float32]:
+    """``params[P]`` played at ``note`` by ``definition`` (its note length as given) for as long as the target
+    sounds (``sounding_seconds``, at least the definition's render, at most MAX_RENDER_S), ``gain_db`` applied:
+    float32[N]."""
+    render_s = min(MAX_RENDER_S, max(sounding_seconds, definition.note.render_seconds))
+    synth = open_synth(with_note_length(definition, definition.note.note_seconds, render_s))
+    return apply_gain(synth.render(np.asarray(params, dtype=np.float64)[None], note)[0], gain_db)
+
+
+def write_audio(path: Path, audio: npt.NDArray[np.floating], sample_rate: int) -> None:
+    """Write mono ``audio[N]`` to ``path`` (format from its suffix) as 32-bit float where the format allows."""
+    with AudioFile(str(path), "w", samplerate=float(sample_rate), num_channels=1) as file:
+        file.write(np.asarray(audio, dtype=np.float32)[None])
