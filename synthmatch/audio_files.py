@@ -3,13 +3,15 @@
 A target arrives as a file (WAV, FLAC, MP3, OGG, AIFF) in whatever format the user had; the agent needs
 ``float32[samples]`` at the synth's sample rate, starting where the sound starts, like a rendered note does.
 This module is the boundary: every problem with the file becomes one :class:`TargetAudioError` naming the file,
-what is wrong and what to do. The header is checked before any audio is read, and only the first few seconds
-are decoded, so a long or huge file costs nothing.
+what is wrong and what to do. The header is checked before any audio is read (size, length, sample rate,
+channels, and for uncompressed files whether the file holds all the audio it promises), and only the first few
+seconds are decoded, so a long, huge or lying file costs next to nothing.
 """
 
 from __future__ import annotations
 
 import math
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +20,17 @@ import numpy.typing as npt
 from pedalboard.io import AudioFile, ReadableAudioFile, get_supported_read_formats
 
 #: Longest file accepted by default, in seconds (only its start is used).
-MAX_SECONDS = 600.0
+MAX_SECONDS = 300.0
+#: Shortest file accepted, in seconds.
+MIN_SECONDS = 0.01
 #: Largest file accepted by default, in bytes.
-MAX_BYTES = 512 * 1024 * 1024
+MAX_BYTES = 256 * 1024 * 1024
+#: Sample rates accepted, in Hz; a header outside them is broken or hostile.
+MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ = 1000.0, 384000.0
+#: Most channels accepted (7.1 surround).
+MAX_CHANNELS = 8
+#: Bytes per sample of the uncompressed sample formats, by pedalboard's ``file_dtype``.
+PCM_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int24": 3, "int32": 4, "float32": 4, "float64": 8}
 #: How far into the file the sound may start, in seconds; only this plus the target length is decoded.
 MAX_LEAD_S = 5.0
 #: The onset is the first sample within this many dB of the peak.
@@ -84,7 +94,13 @@ def load_target(
         audio = _read_mono(path, file, sample_rate, int(math.ceil(MAX_LEAD_S * sample_rate)) + samples)
     if not np.all(np.isfinite(audio)):
         raise TargetAudioError(f"{path}: contains NaN or infinite samples; re-export it as ordinary audio")
-    peak_dbfs = 20.0 * math.log10(max(float(np.max(np.abs(audio), initial=0.0)), 1e-12))
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    if peak == 0.0:
+        raise TargetAudioError(
+            f"{path}: digital silence: every sample in the first {audio.size / sample_rate:.1f} s is 0; "
+            f"if the sound starts after {MAX_LEAD_S:.0f} s, trim the silence before it, else export it again"
+        )
+    peak_dbfs = 20.0 * math.log10(peak)
     if peak_dbfs < SILENCE_DBFS:
         raise TargetAudioError(
             f"{path}: silent: its peak in the first {audio.size / sample_rate:.1f} s is {peak_dbfs:.0f} dBFS, "
@@ -125,14 +141,17 @@ def onset_sample(audio: npt.NDArray[np.floating], threshold_db: float = ONSET_TH
 
 
 def _checked_size(path: Path, max_bytes: int) -> int:
-    if path.is_dir():
-        raise TargetAudioError(f"{path}: is a folder, not an audio file; give the path of a file inside it")
+    """The size of the regular file ``path`` in bytes, within ``max_bytes``; nothing is opened."""
     try:
-        size = path.stat().st_size
+        mode, size = (info := path.stat()).st_mode, info.st_size
     except FileNotFoundError:
         raise TargetAudioError(f"{path}: no such file; check the path (relative to {Path.cwd()})") from None
     except OSError as err:
-        raise TargetAudioError(f"{path}: cannot read it: {err.strerror}") from None
+        raise TargetAudioError(f"{path}: cannot read it: {(err.strerror or str(err)).lower()}") from None
+    if stat.S_ISDIR(mode):
+        raise TargetAudioError(f"{path}: is a folder, not an audio file; give the path of a file inside it")
+    if not stat.S_ISREG(mode):
+        raise TargetAudioError(f"{path}: is {_kind(mode)}, not an audio file; give the path of a sound file")
     if size == 0:
         raise TargetAudioError(f"{path}: the file is empty (0 bytes); export the sound again")
     if size > max_bytes:
@@ -141,6 +160,13 @@ def _checked_size(path: Path, max_bytes: int) -> int:
             "cut the few seconds of the sound you want into a new file"
         )
     return size
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    kinds = ((stat.S_ISFIFO, "a pipe (FIFO)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def _open(path: Path) -> ReadableAudioFile:
@@ -162,19 +188,50 @@ def _checked_header(path: Path, file: ReadableAudioFile, size_bytes: int, max_se
     )
     if info.frames == 0 or info.channels == 0:
         raise TargetAudioError(f"{path}: holds no audio (0 frames); export the sound again")
+    if not MIN_SAMPLE_RATE_HZ <= info.sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
+        raise TargetAudioError(
+            f"{path}: its header gives a sample rate of {info.sample_rate_hz:,.0f} Hz, outside "
+            f"{MIN_SAMPLE_RATE_HZ:,.0f}..{MAX_SAMPLE_RATE_HZ:,.0f} Hz; the file is damaged, export the sound again"
+        )
+    if info.channels > MAX_CHANNELS:
+        raise TargetAudioError(f"{path}: {info.channels} channels is more than {MAX_CHANNELS}; "
+                               "mix it down to mono or stereo")
+    if info.duration_s < MIN_SECONDS:
+        raise TargetAudioError(
+            f"{path}: only {info.duration_s * 1000:.2f} ms long ({info.frames} frame{'s' * (info.frames != 1)}); "
+            f"a target needs at least {MIN_SECONDS * 1000:.0f} ms of sound"
+        )
     if info.duration_s > max_seconds:
         raise TargetAudioError(
             f"{path}: {info.duration_s:.0f} s is longer than the {max_seconds:.0f} s limit; "
             "only the start of a target is used, so cut the sound you want into a short file"
         )
+    _check_complete(path, file, info)
     return info
+
+
+def _check_complete(path: Path, file: ReadableAudioFile, info: AudioFileInfo) -> None:
+    """Refuse an uncompressed file (WAV, AIFF) smaller than the audio its header promises: it was cut short."""
+    with open(path, "rb") as raw:
+        magic = raw.read(12)
+    uncompressed = (magic[:4] in (b"RIFF", b"RF64") and magic[8:12] == b"WAVE") or (
+        magic[:4] == b"FORM" and magic[8:12] == b"AIFF")
+    sample_bytes = PCM_BYTES.get(str(file.file_dtype))
+    if not uncompressed or sample_bytes is None:
+        return
+    promised = info.frames * info.channels * sample_bytes
+    if info.size_bytes < promised:
+        raise TargetAudioError(
+            f"{path}: cut short: its header promises {info.duration_s:.2f} s of audio ({promised:,} bytes), the file "
+            f"is only {info.size_bytes:,} bytes; copy or export it again"
+        )
 
 
 def _read_mono(path: Path, file: ReadableAudioFile, sample_rate: int, frames: int) -> npt.NDArray[np.float32]:
     """The first ``frames`` frames at ``sample_rate``, channels averaged: float32[<= frames]."""
     try:
         source = file if file.samplerate == sample_rate else file.resampled_to(float(sample_rate))
-        audio = source.read(min(frames, int(source.frames)))
-    except (ValueError, RuntimeError, OSError) as err:
+        audio = source.read(max(1, min(frames, int(source.frames))))  # read(0) would mean the whole file
+    except (ValueError, RuntimeError, OSError, MemoryError) as err:
         raise TargetAudioError(f"{path}: cannot decode the audio ({err}); re-export the file") from None
     return np.asarray(audio, dtype=np.float32).mean(axis=0)

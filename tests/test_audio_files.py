@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from pedalboard.io import AudioFile
 
 from synthmatch.audio_files import (
+    MAX_CHANNELS,
     MAX_LEAD_S,
     TargetAudioError,
     align_to_onset,
@@ -123,6 +125,44 @@ def _nan(path: Path) -> Path:
     return write(path, audio, RATE_HZ, bit_depth=32)
 
 
+def wav_bytes(frames: int, sample_rate: int = RATE_HZ, channels: int = 1, data: bytes | None = None) -> bytes:
+    """A 16-bit PCM WAV whose header promises ``frames`` frames, followed by ``data`` (default: all of a tone)."""
+    size = frames * channels * 2
+    if data is None:
+        data = (np.resize(tone(440.0, 0.01, sample_rate), frames * channels) * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * 2, channels * 2, 16)
+    return b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", size) + data
+
+
+def _one_sample(path: Path) -> Path:
+    path.write_bytes(wav_bytes(1))
+    return path
+
+
+def _cut_after_the_header(path: Path) -> Path:
+    path.write_bytes(wav_bytes(RATE_HZ, data=b""))
+    return path
+
+
+def _absurd_sample_rate(path: Path) -> Path:
+    path.write_bytes(wav_bytes(1000, sample_rate=2**31 - 1))
+    return path
+
+
+def _too_many_channels(path: Path) -> Path:
+    path.write_bytes(wav_bytes(1000, channels=MAX_CHANNELS + 1))
+    return path
+
+
+def _digital_silence(path: Path) -> Path:
+    return write(path, np.zeros(RATE_HZ, np.float32), RATE_HZ)
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)  # opening it would block until a writer came
+    return path
+
+
 def _sound_after_the_lead(path: Path) -> Path:
     lead = np.zeros(int((MAX_LEAD_S + 2) * 8000), np.float32)
     return write(path, np.concatenate([lead, tone(440.0, 0.5, 8000)]), 8000)
@@ -138,6 +178,13 @@ BAD_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "silent": (_silent, "silent"),
     "NaN": (_nan, "NaN"),
     "sound after the lead": (_sound_after_the_lead, "trim the silence before it"),
+    "one sample": (_one_sample, r"only 0.06 ms long \(1 frame\); a target needs at least 10 ms"),
+    "cut after the header": (_cut_after_the_header, r"cut short: its header promises 1.00 s of audio \(32,000 bytes\), "
+                             "the file is only 44 bytes"),
+    "absurd sample rate": (_absurd_sample_rate, "sample rate of 2,147,483,647 Hz, outside 1,000..384,000 Hz"),
+    "too many channels": (_too_many_channels, "9 channels is more than 8; mix it down"),
+    "digital silence": (_digital_silence, "digital silence: every sample in the first 1.0 s is 0"),
+    "FIFO": (_fifo, r"is a pipe \(FIFO\), not an audio file"),
 }
 
 
@@ -148,6 +195,11 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_problem(tmp_path: Path, c
     with pytest.raises(TargetAudioError, match=problem) as caught:
         load_target(path, RATE_HZ, RATE_HZ)
     assert str(path) in str(caught.value)
+
+
+def test_a_character_device_is_not_called_empty() -> None:
+    with pytest.raises(TargetAudioError, match="/dev/zero: is a character device, not an audio file"):
+        load_target("/dev/zero", RATE_HZ, RATE_HZ)
 
 
 def test_a_long_file_is_refused_from_its_header(tmp_path: Path) -> None:
