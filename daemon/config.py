@@ -58,6 +58,8 @@ class DaemonConfig:
     """Serve the live view, a web page showing the match as it happens, on osc_host."""
     view_port: int = DEFAULT_VIEW_PORT
     """TCP port of the live view; 0 picks a free one (printed at startup)."""
+    patch_dir: Path | None = None
+    """Folder that /synthmatch/patch/save writes into, the only one; None: $XDG_DATA_HOME/synthmatch/patches."""
 
     def live_options(self) -> LiveOptions:
         """The rig options these settings describe."""
@@ -97,8 +99,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if unknown:
         raise DaemonConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; "
                                 f"valid keys: {', '.join(KEYS)}")
-    if "model" in data and isinstance(data["model"], str):
-        data["model"] = (path.parent / data["model"]).expanduser()  # relative to the file, like include paths
+    for key in ("model", "patch_dir"):
+        if isinstance(data.get(key), str):
+            data[key] = path.parent / Path(data[key]).expanduser()  # relative to the file, like include paths
     return data
 
 
@@ -127,10 +130,10 @@ def _checked_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
             raise DaemonConfigError(f"{bad} must be an integer in {lowest}..{highest}")
         return value
-    if key == "model":
-        if not isinstance(value, str | Path):
+    if key in ("model", "patch_dir"):
+        if not isinstance(value, str | Path) or not str(value):
             raise DaemonConfigError(f"{bad} must be a path (a string)")
-        return Path(value)
+        return Path(value).expanduser()
     if key == "midi_port" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # a port index
     if not isinstance(value, str) or not value:

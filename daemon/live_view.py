@@ -23,6 +23,7 @@ from synthmatch.daemon.match_session import MatchSession, SessionSnapshot, Sessi
 from synthmatch.daemon.osc_server import DEFAULT_HOST, resolve_udp
 from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise, step_index
+from synthmatch.reach import reach_sentence
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def view_state(snapshot: SessionSnapshot, definition: SynthDefinition, model: st
         "max_steps": snapshot.max_steps,
         "distance": _finite(snapshot.distance),
         "best_distance": _finite(snapshot.best_distance),
+        "reach": reach_sentence(snapshot.best_distance) if math.isfinite(snapshot.best_distance) else None,
         "history": [_finite(d) for d in snapshot.history],
         "best_history": [_finite(d) for d in snapshot.best_history],
         "params": [_parameter_row(definition, index, float(x)) for index, x in enumerate(patch)],
@@ -116,7 +118,7 @@ class LiveView(BackgroundServer, ThreadingHTTPServer):
         self.session = session
         self.model = model
         self.mel_range_db = mel_range_db
-        self.page = resources.files("synthmatch").joinpath("live_view.html").read_bytes()
+        self.page = resources.files("synthmatch.daemon").joinpath("live_view.html").read_bytes()
         try:
             self.address_family, address = resolve_udp(host, port)  # the same address for TCP
             super().__init__(address, _Request)

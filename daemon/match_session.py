@@ -1,10 +1,11 @@
 """The daemon's match session: one target, one match at a time in a worker thread, the best patch and an undo.
 
 The session holds what the OSC commands act on: the target (audio, note, where it came from), the state (idle,
-recording, matching, stopping), the running match's step and distances, the current patch (what the synth is set
-to), the best patch of the last match and the patch from before it, and for views what the agent hears of the
-target and of the synth's latest sound. It knows no socket: progress and the end of a match or a recording go out
-through callbacks, called from the worker thread. Every public method is thread-safe.
+loading, recording, matching, stopping), the running match's step and distances, the current patch (what the
+synth is set to), the best patch of the last match and the patch from before it, and for views what the agent
+hears of the target and of the synth's latest sound. It knows no socket: the end of a load, a match or a
+recording and a match's progress go out through callbacks, called from the worker thread, so the caller's thread
+never waits on audio. Patches are saved by name into one patch folder. Every public method is thread-safe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +25,7 @@ from synthmatch.agent import Mel, OnnxAgent
 from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file
 from synthmatch.daemon.live_rig import MAX_RECORD_S, ParameterSink
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
-from synthmatch.patches import Patch, write_patch
+from synthmatch.patches import Patch, default_patch_dir, save_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth
 
@@ -43,6 +45,7 @@ class SessionState(StrEnum):
     """What the session is doing; the first word of a status reply."""
 
     IDLE = "idle"
+    LOADING = "loading"
     RECORDING = "recording"
     MATCHING = "matching"
     STOPPING = "stopping"
@@ -115,6 +118,18 @@ class SessionSnapshot:
 
 ProgressSink = Callable[[MatchProgress], None]
 DoneSink = Callable[[MatchOutcome], None]
+TargetSink = Callable[[Target], None]
+ErrorSink = Callable[[Exception], None]
+
+
+@dataclass(frozen=True)
+class _LoadRequest:
+    """A target file to load, and whom to tell how it went."""
+
+    path: str
+    note: int | None
+    on_done: TargetSink
+    on_error: ErrorSink
 
 
 class MatchSession:
@@ -122,13 +137,15 @@ class MatchSession:
 
     def __init__(
         self, synth: Synth, agent: OnnxAgent, sink: ParameterSink | None = None, record: Recorder | None = None,
-        candidates: int = 1,
+        candidates: int = 1, patch_dir: Path | None = None,
     ) -> None:
         """Match on ``synth`` with ``agent``; send applied patches to ``sink``; record targets with ``record``.
 
-        ``candidates`` > 1 makes every step search (:func:`synthmatch.matching.search_step`).
+        ``candidates`` > 1 makes every step search (:func:`synthmatch.matching.search_step`). Patches are saved
+        in ``patch_dir`` (default: :func:`synthmatch.patches.default_patch_dir`).
         """
         self.synth = synth
+        self.patch_dir = default_patch_dir() if patch_dir is None else patch_dir
         self._candidates = candidates
         self.definition = synth.definition
         self._agent = agent
@@ -139,6 +156,7 @@ class MatchSession:
         self._closed = False
         self._worker: threading.Thread | None = None
         self._target: Target | None = None
+        self._load: _LoadRequest | None = None
         self._current = start_patch(synth, None)
         self._before: Params | None = None
         self._best: Params | None = None
@@ -153,12 +171,54 @@ class MatchSession:
 
     # -- the target --------------------------------------------------------------------------------------------
 
-    def load_target(self, path: str, note: int | None = None) -> Target:
-        """Load the target from an audio file; its note from its pitch unless ``note`` is given."""
-        self._check_idle("load a target")
+    def load_target(self, path: str, on_done: TargetSink, on_error: ErrorSink, note: int | None = None) -> None:
+        """Load the target from an audio file in the worker thread; then ``on_done(target)`` or ``on_error(err)``.
+
+        Its note comes from its pitch unless ``note`` is given. A load while another runs supersedes it: the
+        earlier one's ``on_error`` gets a SessionError at once and its result is dropped.
+        """
+        if note is not None:
+            choose_note(self.definition.note, None, note)  # checks the range now, not after the load
+        request = _LoadRequest(path, note, on_done, on_error)
+        with self._lock:
+            superseded = self._load if self._state is SessionState.LOADING and not self._closed else None
+            if superseded is None:
+                self._start_worker_locked(SessionState.LOADING, "load a target", self._run_loads)
+            self._load = request
+        if superseded is not None:
+            log.info("target/load of %s superseded by one of %s", superseded.path, path)
+            superseded.on_error(SessionError(f"superseded by a later load (of {path}) before it was done"))
+
+    def _run_loads(self) -> None:
+        """The worker's loads: load the latest request until none newer came while it ran, then report it."""
+        while True:
+            with self._lock:
+                request = self._load
+            assert request is not None
+            try:
+                loaded: tuple[Target, Mel] | Exception = self._read_target(request.path, request.note)
+            except Exception as err:
+                loaded = err
+            with self._lock:
+                if self._load is not request:  # superseded while it ran, and already told so
+                    continue
+                self._load = None
+                if not isinstance(loaded, Exception):
+                    self._target, self._target_mel = loaded
+                self._state = SessionState.IDLE
+            break
+        if isinstance(loaded, Exception):
+            log.warning("loading the target %s failed: %s", request.path, loaded)
+            request.on_error(loaded)
+        else:
+            self._log_target(loaded[0])
+            request.on_done(loaded[0])
+
+    def _read_target(self, path: str, note: int | None) -> tuple[Target, Mel]:
+        """The target in an audio file, and how the agent hears it."""
         seconds = probe_audio_file(path).duration_s
         audio = load_target(path, self.synth.sample_rate, self.definition.note.render_samples)
-        return self._set_target(audio, path, seconds, note)
+        return self._heard_target(audio, path, seconds, note)
 
     def record_target(
         self, seconds: float, on_done: Callable[[Target], None], on_error: Callable[[Exception], None],
@@ -203,14 +263,24 @@ class MatchSession:
         return align_to_onset(audio, self.synth.sample_rate, self.definition.note.render_samples)
 
     def _set_target(self, audio: npt.NDArray[np.float32], source: str, seconds: float, note: int | None) -> Target:
+        target, target_mel = self._heard_target(audio, source, seconds, note)
+        with self._lock:
+            self._target, self._target_mel = target, target_mel
+        self._log_target(target)
+        return target
+
+    def _heard_target(
+        self, audio: npt.NDArray[np.float32], source: str, seconds: float, note: int | None
+    ) -> tuple[Target, Mel]:
+        """The target of ``audio``, its note from its pitch unless ``note`` is given, and how the agent hears it."""
         f0_hz = estimate_f0_hz(audio, self.synth.sample_rate) if note is None else None
         target = Target(audio=audio, note=choose_note(self.definition.note, f0_hz, note), source=source,
                         seconds=seconds)
-        target_mel = self._agent.observe(audio[None])[0]
-        with self._lock:
-            self._target, self._target_mel = target, target_mel
-        log.info("target %s: %.2f s, matched at MIDI note %d", source, seconds, target.note)
-        return target
+        return target, self._agent.observe(audio[None])[0]
+
+    @staticmethod
+    def _log_target(target: Target) -> None:
+        log.info("target %s: %.2f s, matched at MIDI note %d", target.source, target.seconds, target.note)
 
     # -- the match ---------------------------------------------------------------------------------------------
 
@@ -226,6 +296,7 @@ class MatchSession:
         with self._lock:
             target, start = self._target, self._current
         if target is None:
+            self._check_idle("start a match")  # a first target still loading says so
             raise SessionError("no target: load one with /synthmatch/target/load <path> (or record one) first")
 
         def run() -> None:
@@ -308,17 +379,20 @@ class MatchSession:
         if self._sink is not None:
             self._sink.send(current)
 
-    def save_patch(self, path: str) -> Patch:
-        """Write the best patch of the running or last match to ``path`` as JSON, atomically; returns it."""
+    def save_patch(self, name: str) -> tuple[Patch, Path]:
+        """Write the best patch of the running or last match as ``name`` in the patch folder, atomically.
+
+        Returns the patch and the path written; ``name`` must be bare (see :func:`synthmatch.patches.patch_path`).
+        """
         with self._lock:
             best, distance, target = self._best, self._best_distance, self._target
         if best is None or target is None:
             raise SessionError("no best patch yet: run a match (/synthmatch/match/start) before saving")
         patch = Patch.from_params(self.definition, best, distance=distance, note=target.note, method="agent",
                                   target=target.source)
-        write_patch(patch, path)
+        path = save_patch(patch, self.patch_dir, name)
         log.info("patch written to %s (distance %.4f)", path, distance)
-        return patch
+        return patch, path
 
     # -- state and threads -------------------------------------------------------------------------------------
 
@@ -355,21 +429,28 @@ class MatchSession:
         if self._closed:
             raise SessionError(f"cannot {doing}: the daemon is shutting down")
         if self._state is not SessionState.IDLE:
-            hint = "stop it with /synthmatch/match/stop" if self._state is SessionState.MATCHING else "wait for it"
-            raise SessionError(f"cannot {doing} while {self._state}; {hint}")
+            hints = {SessionState.MATCHING: "stop it with /synthmatch/match/stop",
+                     SessionState.LOADING: "wait for /synthmatch/target/loaded"}
+            raise SessionError(f"cannot {doing} while {self._state}; {hints.get(self._state, 'wait for it')}")
 
     def _start_worker(self, state: SessionState, doing: str, run: Callable[[], None], match_steps: int = 0) -> None:
         """Enter ``state`` and run ``run`` in a new worker thread, if the session is idle."""
         with self._lock:
-            self._check_idle_locked(doing)
-            self._state = state
-            if state is SessionState.MATCHING:
-                self._before = self._best = self._current  # the start is the best until a step beats it
-                self._step, self._max_steps, self._history, self._best_history = 0, match_steps, [], []
-                self._sound_mel = None
-                self._distance = self._best_distance = math.nan
-            self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)
-            self._worker.start()
+            self._start_worker_locked(state, doing, run, match_steps)
+
+    def _start_worker_locked(
+        self, state: SessionState, doing: str, run: Callable[[], None], match_steps: int = 0
+    ) -> None:
+        """:meth:`_start_worker`, the lock already held."""
+        self._check_idle_locked(doing)
+        self._state = state
+        if state is SessionState.MATCHING:
+            self._before = self._best = self._current  # the start is the best until a step beats it
+            self._step, self._max_steps, self._history, self._best_history = 0, match_steps, [], []
+            self._sound_mel = None
+            self._distance = self._best_distance = math.nan
+        self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)
+        self._worker.start()
 
     def _finish(self, state: SessionState) -> None:
         with self._lock:

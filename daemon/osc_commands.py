@@ -1,10 +1,11 @@
 """The daemon's OSC commands: one small handler per address, registered on a python-osc Dispatcher.
 
 A handler checks its arguments, asks the :class:`~synthmatch.daemon.match_session.MatchSession`, and returns its
-reply ``(address, *args)``; a command that runs in the session's worker (a match, a recording) returns nothing
-and its replies (progress, done, recorded) go out from the worker through the ``send`` function it was given, so
-they arrive in order. It raises on bad input, and the server turns that into
-``/synthmatch/error <address> <message>``. It knows no socket. Every address is documented in docs/osc.md.
+reply ``(address, *args)``; a command that runs in the session's worker (a load, a match, a recording) returns
+nothing and its replies (loaded, progress, done, recorded, or an error) go out from the worker through the ``send``
+function it was given, so they arrive in order and the network thread never waits on audio. It raises on bad
+input, and the server turns that into ``/synthmatch/error <address> <message>``. It knows no socket. Every
+address is documented in docs/osc.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pythonosc.dispatcher import Dispatcher
 
 from synthmatch import __version__
 from synthmatch.daemon.osc_server import ERROR_ADDRESS, Client
+from synthmatch.reach import reach_word
 
 if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below without numpy or onnxruntime
     from synthmatch.daemon.match_session import MatchOutcome, MatchSession, Target
@@ -137,11 +139,14 @@ class OscCommands:
         parse_args(address, args)
         return PONG, __version__
 
-    def target_load(self, client: Client, address: str, *args: Any) -> Reply:
-        """``/synthmatch/target/load <path> [note]`` -> ``/synthmatch/target/loaded <path> <seconds>``."""
+    def target_load(self, client: Client, address: str, *args: Any) -> None:
+        """``/synthmatch/target/load <path> [note]`` -> ``/synthmatch/target/loaded <path> <seconds>`` once loaded."""
         path, note = parse_args(address, args, Arg("path", str), Arg("note", int, optional=True))
-        target = self.session.load_target(path, note)
-        return TARGET_LOADED, path, target.seconds
+
+        def done(target: Target) -> None:
+            self.send(client, TARGET_LOADED, path, target.seconds)
+
+        self.session.load_target(path, done, self._error_to(client, address), note)
 
     def target_record(self, client: Client, address: str, *args: Any) -> None:
         """``/synthmatch/target/record <seconds> [note]`` -> ``/synthmatch/target/recorded <seconds>`` once done."""
@@ -150,14 +155,17 @@ class OscCommands:
         def done(target: Target) -> None:
             self.send(client, TARGET_RECORDED, target.seconds)
 
-        def failed(err: Exception) -> None:
-            self.send(client, ERROR_ADDRESS, address, str(err))
+        self.session.record_target(seconds, done, self._error_to(client, address), note)
 
-        self.session.record_target(seconds, done, failed, note)
+    def _error_to(self, client: Client, address: str) -> Callable[[Exception], None]:
+        """What tells ``client`` that its request to ``address`` failed in the worker."""
+        return lambda err: self.send(client, ERROR_ADDRESS, address, str(err))
 
     def match_start(self, client: Client, address: str, *args: Any) -> None:
         """``/synthmatch/match/start [max_steps]`` -> ``/synthmatch/progress <step> <distance>`` after every step,
-        then ``/synthmatch/match/done <steps> <best_distance>`` (or an error; the best patch is kept)."""
+        then ``/synthmatch/match/done <steps> <best_distance> <reach>`` (or an error; the best patch is kept).
+
+        ``reach`` says how close the best patch came in one word (exact, close, near, far; synthmatch.reach)."""
         (max_steps,) = parse_args(address, args, Arg("max_steps", int, optional=True))
 
         def progress(step: MatchProgress) -> None:
@@ -165,7 +173,7 @@ class OscCommands:
 
         def done(outcome: MatchOutcome) -> None:
             if outcome.error is None:
-                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance)
+                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance, reach_word(outcome.best_distance))
             else:
                 self.send(client, ERROR_ADDRESS, address,
                           f"the match failed after {outcome.steps} steps, its best patch kept: {outcome.error}")
@@ -184,10 +192,10 @@ class OscCommands:
         return STATUS, str(now.state), now.step, now.distance, now.best_distance
 
     def patch_save(self, client: Client, address: str, *args: Any) -> Reply:
-        """``/synthmatch/patch/save <path>`` -> ``/synthmatch/patch/saved <path> <distance>``."""
-        (path,) = parse_args(address, args, Arg("path", str))
-        patch = self.session.save_patch(path)
-        return PATCH_SAVED, path, patch.distance
+        """``/synthmatch/patch/save <name>`` -> ``/synthmatch/patch/saved <path> <distance>``: the full path written."""
+        (name,) = parse_args(address, args, Arg("name", str))
+        patch, path = self.session.save_patch(name)
+        return PATCH_SAVED, str(path), patch.distance
 
     def patch_undo(self, client: Client, address: str, *args: Any) -> Reply:
         """``/synthmatch/patch/undo`` -> ``/synthmatch/patch/undone``."""

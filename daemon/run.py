@@ -30,6 +30,7 @@ from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands
 from synthmatch.daemon.osc_server import OscServer
 from synthmatch.definitions import find_definition
+from synthmatch.patches import default_patch_dir
 
 log = logging.getLogger("synthmatch.daemon")
 
@@ -48,7 +49,8 @@ def run_daemon(config: DaemonConfig) -> int:
     main_thread = MainThreadCalls()  # the matches' renders run here: VST3 plugins render on the main thread only
     try:
         synth = MainThreadSynth(rig.synth, main_thread)
-        session = MatchSession(synth, agent, rig.sink, rig.record, candidates=config.search)
+        session = MatchSession(synth, agent, rig.sink, rig.record, candidates=config.search,
+                               patch_dir=config.patch_dir)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
         OscCommands(session, server.send).register(dispatcher)
@@ -108,5 +110,6 @@ def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str, 
         f"{'played live and recorded' if live else 'rendered in-process'})",
         f"  model       {model}" + (f" (search: {config.search} candidates a step)" if config.search > 1 else ""),
         f"  patches to  {', '.join(sends) if sends else 'nowhere else (no --midi-port, no --osc-target)'}",
+        f"  saved in    {config.patch_dir or default_patch_dir()} (/synthmatch/patch/save <name>)",
         "  stop with Ctrl-C or SIGTERM",
     ])

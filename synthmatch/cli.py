@@ -124,6 +124,9 @@ def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                         help="serve the live view, a web page of the match as it happens (docs/live-view.md)")
     daemon.add_argument("--view-port", type=int, metavar="PORT", help="live view TCP port (default 9001; 0: any)")
     daemon.set_defaults(run=cmd_daemon)
+    daemon.add_argument("--patch-dir", type=Path, metavar="DIR",
+                        help="the folder /synthmatch/patch/save writes into (default: "
+                             "$XDG_DATA_HOME/synthmatch/patches)")
 
     send = sub.add_parser("send", help="send one OSC message to the daemon and print the replies")
     send.add_argument("address", metavar="ADDRESS", help="e.g. /synthmatch/ping")

@@ -73,11 +73,14 @@ def choose_note(settings: NoteSettings, f0_hz: float | None, requested_note: int
     """The MIDI note to match a target with: the requested one, else the target's pitch, else the default.
 
     A pitched target gets its nearest note, clipped to ``settings.lowest_note..highest_note`` (the range the
-    synth and the agent know); an unpitched one (``f0_hz`` None) gets ``settings.midi_note``.
+    synth and the agent know); an unpitched one (``f0_hz`` None) gets ``settings.midi_note``. A requested note
+    outside that range is refused with a ValueError naming it.
     """
     if requested_note is not None:
-        if not 0 <= requested_note <= 127:
-            raise ValueError(f"requested note {requested_note} is outside the MIDI range 0..127; give 0..127")
+        lowest, highest = settings.lowest_note, settings.highest_note
+        if not lowest <= requested_note <= highest:
+            raise ValueError(f"note {requested_note} is outside the synth's playable range {lowest}..{highest} "
+                             "(lowest_note..highest_note in its definition's [note] table); give a note in it")
         return requested_note
     if f0_hz is None:
         return settings.midi_note

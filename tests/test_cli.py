@@ -73,3 +73,16 @@ def test_import_midi_guide_refuses_a_drum_trigger_map_in_one_line(tmp_path: Path
 def test_import_of_a_missing_file_fails_cleanly(tmp_path: Path) -> None:
     result = synthmatch("import-midi-guide", str(tmp_path / "nope.csv"))
     assert result.returncode == 1 and "nope.csv" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_match_refuses_a_note_outside_the_synths_playable_range(tmp_path: Path) -> None:
+    import numpy as np
+    from pedalboard.io import AudioFile
+
+    target = tmp_path / "a3.wav"
+    with AudioFile(str(target), "w", samplerate=16000, num_channels=1) as file:
+        file.write(0.5 * np.sin(np.arange(16000) * 0.086)[None])
+    result = synthmatch("match", str(target), "--note", "10", "--steps", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("synthmatch match: error: note 10 is outside the synth's playable range 36..84 "
+                                     "(lowest_note..highest_note in its definition's [note] table); give a note in it")

@@ -66,7 +66,7 @@ class Ends:
         self.outcome = outcome
         self.finished.set()
 
-    def recorded(self, target: Target) -> None:
+    def got_target(self, target: Target) -> None:
         self.target = target
         self.finished.set()
 
@@ -102,6 +102,17 @@ def target_wav(tmp_path_factory: pytest.TempPathFactory, synth: Synth, target_au
     return path
 
 
+def load(session: MatchSession, path: Path, note: int | None = None) -> Target:
+    """Load a target file in the session's worker and wait for it; its error if it fails."""
+    ends = Ends()
+    session.load_target(str(path), ends.got_target, ends.failed, note)
+    ends.wait()
+    if ends.error is not None:
+        raise ends.error
+    assert ends.target is not None
+    return ends.target
+
+
 def run_match(session: MatchSession, steps: int | None = None) -> Ends:
     ends = Ends()
     session.start_match(steps, ends.progress.append, ends.done)
@@ -114,7 +125,7 @@ def test_a_match_reports_every_step_and_applies_its_best_patch(
 ) -> None:
     sink = RecordingSink()
     session = MatchSession(synth, agent, sink)
-    target = session.load_target(str(target_wav), NOTE)
+    target = load(session, target_wav, NOTE)
     assert target.note == NOTE and target.seconds == pytest.approx(1.0) and target.source == str(target_wav)
     before = session.snapshot().current_params
     ends = run_match(session, 16)
@@ -144,13 +155,13 @@ def test_the_note_comes_from_the_targets_pitch(synth: Synth, agent: OnnxAgent, t
     with AudioFile(str(path), "w", samplerate=synth.sample_rate, num_channels=1) as file:
         file.write(synth.render(np.array([synth.definition.defaults_normalised()]), note=57))
     session = MatchSession(synth, agent)
-    assert session.load_target(str(path)).note == 57
-    assert session.load_target(str(path), 60).note == 60 and session.snapshot().note == 60
+    assert load(session, path).note == 57
+    assert load(session, path, 60).note == 60 and session.snapshot().note == 60
 
 
 def test_stop_ends_the_match_early_and_keeps_the_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
     session = MatchSession(synth, agent)
-    session.load_target(str(target_wav), NOTE)
+    load(session, target_wav, NOTE)
     ends = Ends()
 
     def stop_at_three(progress: MatchProgress) -> None:
@@ -177,10 +188,10 @@ def test_one_match_at_a_time_and_clear_refusals(synth: Synth, agent: OnnxAgent, 
     with pytest.raises(SessionError, match="no match is running"):
         session.stop_match()
     with pytest.raises(SessionError, match="no best patch yet"):
-        session.save_patch("/tmp/never.json")
+        session.save_patch("never")
     with pytest.raises(SessionError, match="nothing to undo"):
         session.undo()
-    session.load_target(str(target_wav), NOTE)
+    load(session, target_wav, NOTE)
     with pytest.raises(ValueError, match="max_steps 0 must be"):
         session.start_match(0, ends.progress.append, ends.done)
     release = threading.Event()
@@ -189,7 +200,7 @@ def test_one_match_at_a_time_and_clear_refusals(synth: Synth, agent: OnnxAgent, 
         with pytest.raises(SessionError, match="cannot start a match while matching; stop it"):
             session.start_match(8, ends.progress.append, ends.done)
         with pytest.raises(SessionError, match="cannot load a target while matching"):
-            session.load_target("/tmp/any.wav")
+            session.load_target("/tmp/any.wav", print, print)
         with pytest.raises(SessionError, match="cannot undo while matching"):
             session.undo()
     finally:
@@ -201,7 +212,7 @@ def test_one_match_at_a_time_and_clear_refusals(synth: Synth, agent: OnnxAgent, 
 
 def test_a_failing_match_keeps_its_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
     session = MatchSession(FailingSynth(synth, fail_after=6), agent)  # the start and 5 steps, then the device fails
-    target = session.load_target(str(target_wav), NOTE)
+    target = load(session, target_wav, NOTE)
     ends = run_match(session, 32)
     outcome = ends.outcome
     assert outcome is not None and isinstance(outcome.error, RuntimeError) and outcome.steps == 5
@@ -215,7 +226,7 @@ def test_a_failing_match_keeps_its_best_patch(synth: Synth, agent: OnnxAgent, ta
 
 def test_close_stops_a_running_match(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
     session = MatchSession(synth, agent)
-    session.load_target(str(target_wav), NOTE)
+    load(session, target_wav, NOTE)
     ends = Ends()
     started = threading.Event()
     session.start_match(4096, lambda progress: started.set(), ends.done)
@@ -230,7 +241,7 @@ def test_a_recorded_target_is_aligned_and_pitched(synth: Synth, agent: OnnxAgent
     lead = np.zeros(synth.sample_rate // 4, dtype=np.float32)  # a quarter second before the sound starts
     session = MatchSession(synth, agent, record=lambda seconds: np.concatenate([lead, target_audio]))
     ends = Ends()
-    session.record_target(1.25, ends.recorded, ends.failed)
+    session.record_target(1.25, ends.got_target, ends.failed)
     assert session.snapshot().state in (SessionState.RECORDING, SessionState.IDLE)
     ends.wait()
     assert ends.error is None and ends.target is not None and ends.target.source == "recorded"
@@ -246,7 +257,7 @@ def test_recording_needs_an_input_and_a_sound(synth: Synth, agent: OnnxAgent) ->
     with pytest.raises(ValueError, match="record length 0.0 s must be above 0"):
         session.record_target(0.0, print, print)
     ends = Ends()
-    session.record_target(0.5, ends.recorded, ends.failed)
+    session.record_target(0.5, ends.got_target, ends.failed)
     ends.wait()
     assert ends.target is None and isinstance(ends.error, ValueError) and "silent" in str(ends.error)
     assert session.snapshot().state is SessionState.IDLE and session.snapshot().target is None
@@ -255,11 +266,12 @@ def test_recording_needs_an_input_and_a_sound(synth: Synth, agent: OnnxAgent) ->
 def test_save_writes_the_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path, tmp_path: Path) -> None:
     from synthmatch.patches import read_patch
 
-    session = MatchSession(synth, agent)
-    session.load_target(str(target_wav), NOTE)
+    session = MatchSession(synth, agent, patch_dir=tmp_path / "patches")
+    load(session, target_wav, NOTE)
     ends = run_match(session, 4)
-    patch = session.save_patch(str(tmp_path / "best.json"))
-    saved = read_patch(tmp_path / "best.json")
+    patch, path = session.save_patch("best")
+    assert path == tmp_path / "patches" / "best.json"
+    saved = read_patch(path)
     assert ends.outcome is not None and saved.distance == pytest.approx(ends.outcome.best_distance)
     assert saved.target == str(target_wav) and saved.note == NOTE and saved.synth == "builtin"
     assert saved.normalised == patch.normalised
@@ -271,3 +283,76 @@ def test_match_with_agent_stops_when_asked(synth: Synth, agent: OnnxAgent, targe
     result = match_with_agent(synth, agent, target_audio, NOTE, 10, on_step=lambda p: seen.append(p.step),
                               should_stop=lambda: len(seen) >= 4)
     assert seen == [1, 2, 3, 4] and result.steps == 4 and result.renders == 5 and len(result.history) == 4
+
+
+class SlowAgent:
+    """The real agent, whose first ``observe`` (how a loaded target is heard) waits until the test releases it."""
+
+    def __init__(self, agent: OnnxAgent) -> None:
+        self._agent = agent
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def observe(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        self.entered.set()
+        assert self.release.wait(30)
+        return self._agent.observe(audio)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._agent, name)
+
+
+def test_a_load_runs_in_the_worker_and_a_later_one_supersedes_it(
+    synth: Synth, agent: OnnxAgent, target_wav: Path, tmp_path: Path
+) -> None:
+    slow = SlowAgent(agent)
+    session = MatchSession(synth, slow)  # type: ignore[arg-type]
+    first, second, third = Ends(), Ends(), Ends()
+    session.load_target(str(target_wav), first.got_target, first.failed, NOTE)  # returns before the load is done
+    assert slow.entered.wait(10) and session.snapshot().state is SessionState.LOADING
+    with pytest.raises(SessionError, match="cannot start a match while loading; wait for /synthmatch/target/loaded"):
+        session.start_match(8, print, print)
+    session.load_target(str(tmp_path / "missing.wav"), second.got_target, second.failed)
+    session.load_target(str(target_wav), third.got_target, third.failed, NOTE + 2)
+    for superseded in (first, second):  # told at once, while the first load still runs
+        assert superseded.finished.is_set() and superseded.target is None
+        assert isinstance(superseded.error, SessionError) and "superseded by a later load" in str(superseded.error)
+    slow.release.set()
+    third.wait()
+    assert third.error is None and third.target is not None and third.target.note == NOTE + 2
+    now = session.snapshot()
+    assert now.state is SessionState.IDLE and now.note == NOTE + 2 and now.target == str(target_wav)
+
+
+def test_a_failed_load_reports_its_error_and_keeps_the_old_target(
+    synth: Synth, agent: OnnxAgent, target_wav: Path, tmp_path: Path
+) -> None:
+    session = MatchSession(synth, agent)
+    load(session, target_wav, NOTE)
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(ValueError, match="garbage.wav: not a readable audio file"):
+        load(session, garbage)
+    with pytest.raises(ValueError, match="note 10 is outside the synth's playable range 36..84"):
+        session.load_target(str(target_wav), print, print, 10)  # refused before any work
+    now = session.snapshot()
+    assert now.state is SessionState.IDLE and now.target == str(target_wav) and now.note == NOTE
+
+
+def test_patches_are_saved_by_bare_name_in_the_patch_folder_only(
+    synth: Synth, agent: OnnxAgent, target_wav: Path, tmp_path: Path
+) -> None:
+    from synthmatch.patches import PatchError
+
+    session = MatchSession(synth, agent, patch_dir=tmp_path / "patches")
+    load(session, target_wav, NOTE)
+    run_match(session, 2)
+    for name in ("../escape", str(tmp_path / "abs.json"), "~/.bashrc", "sub/x"):
+        with pytest.raises(PatchError, match="is not a patch name"):
+            session.save_patch(name)
+    (tmp_path / "patches").mkdir()
+    (tmp_path / "patches" / "notes.json").write_text("my notes")
+    with pytest.raises(PatchError, match="notes.json: exists and is not a synthmatch patch file"):
+        session.save_patch("notes")
+    assert (tmp_path / "patches" / "notes.json").read_text() == "my notes"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["patches", "patches/notes.json"]

@@ -29,6 +29,7 @@ from synthmatch.daemon.osc_server import OscServer
 from synthmatch.distances import multires_stft_distance
 from synthmatch.params import quantise_all
 from synthmatch.patches import read_patch
+from synthmatch.reach import reach_word
 from synthmatch.synths import open_synth
 
 ERROR = "/synthmatch/error"
@@ -127,8 +128,9 @@ def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float], tmp_
     progress = [args for address, args in replies if address == "/synthmatch/progress"]
     assert [step for step, _ in progress] == list(range(1, 33))
     assert replies[-1][0] == "/synthmatch/match/done"
-    steps, best = replies[-1][1]
+    steps, best, reach = replies[-1][1]
     assert steps == 32 and best == pytest.approx(min(d for _, d in progress), rel=1e-6)
+    assert reach == reach_word(best)  # the same word as `synthmatch match` says
     assert best < start_distance
 
     state, step, distance, best_distance = client.ask_one("/synthmatch/status")[1]
@@ -161,7 +163,7 @@ def test_stop_ends_a_running_match_with_done(client: Client, target: tuple[Path,
     replies += client.replies(until="/synthmatch/match/done")
     addresses = [address for address, _ in replies]
     assert "/synthmatch/match/stopping" in addresses and addresses[-1] == "/synthmatch/match/done"
-    steps, best = replies[-1][1]
+    steps, best, _ = replies[-1][1]
     assert 1 <= steps < 4096 and math.isfinite(best)
     assert client.ask_one("/synthmatch/status")[1][0] == "idle"
 

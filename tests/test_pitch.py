@@ -147,17 +147,18 @@ SETTINGS = NoteSettings(midi_note=60, lowest_note=36, highest_note=84)
         (midi_hz(100), None, 84),  # above the range: the highest note
         (midi_hz(20), None, 36),  # below the range: the lowest note
         (None, None, 60),  # unpitched: the definition's note
-        (midi_hz(50), 90, 90),  # a requested note wins, even outside the range
-        (None, 40, 40),
+        (midi_hz(50), 84, 84),  # a requested note wins
+        (None, 36, 36),
     ],
 )
 def test_choose_note(f0_hz: float | None, requested: int | None, note: int) -> None:
     assert choose_note(SETTINGS, f0_hz, requested) == note
 
 
-def test_choose_note_refuses_a_note_outside_midi() -> None:
-    with pytest.raises(ValueError, match="requested note 128 is outside the MIDI range 0..127"):
-        choose_note(SETTINGS, None, 128)
+@pytest.mark.parametrize("requested", [10, 35, 85, 128, -1])
+def test_choose_note_refuses_a_note_outside_the_playable_range(requested: int) -> None:
+    with pytest.raises(ValueError, match=f"note {requested} is outside the synth's playable range 36..84"):
+        choose_note(SETTINGS, None, requested)
 
 
 def test_builtin_synth_notes_with_random_patches_are_found() -> None:
