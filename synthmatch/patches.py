@@ -61,11 +61,15 @@ class Patch:
     """Path of the target file, as given ("" if none)."""
     created: str
     """When the patch was made, ISO 8601 with the UTC offset."""
+    gain_db: float = 0.0
+    """Gain to apply after the synth to reach the target's loudness, in dB (docs/metrics.md, "Output level")."""
+    note_seconds: float | None = None
+    """How long the note was held when matching, in seconds; None: the definition's ``note_seconds``."""
 
     @classmethod
     def from_params(
         cls, definition: SynthDefinition, params: npt.ArrayLike, *, distance: float, note: int, method: str,
-        target: str | Path = "",
+        target: str | Path = "", gain_db: float = 0.0, note_seconds: float | None = None,
     ) -> Patch:
         """The patch of normalised ``params[P]`` on ``definition``, stamped with the current time."""
         array = np.asarray(params, dtype=np.float64)
@@ -79,6 +83,8 @@ class Patch:
             method=method,
             target=str(target),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            gain_db=float(gain_db),
+            note_seconds=note_seconds,
         )
 
     def params(self, definition: SynthDefinition) -> npt.NDArray[np.float64]:
@@ -106,6 +112,8 @@ class Patch:
             "method": self.method,
             "target": self.target,
             "created": self.created,
+            "gain_db": self.gain_db,
+            "note_seconds": self.note_seconds,
         }
 
     @classmethod
@@ -128,6 +136,8 @@ class Patch:
                 method=str(data["method"]),
                 target=str(data["target"]),
                 created=str(data["created"]),
+                gain_db=float(data.get("gain_db", 0.0)),  # absent in patches written before the output level
+                note_seconds=None if data.get("note_seconds") is None else float(data["note_seconds"]),
             )
         except KeyError as err:
             raise PatchError(f"{where}: missing key {err.args[0]!r}; not a patch file written by synthmatch") from None
