@@ -24,12 +24,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("synthmatch-*.whl"))
 
 
-def test_wheel_holds_all_three_folders_and_data(wheel: Path) -> None:
+def test_wheel_holds_all_four_folders_and_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in [
         "synthmatch/cli.py",
         "synthmatch/py.typed",
-        "synthmatch/live_view.html",
+        "synthmatch/daemon/__init__.py",
+        "synthmatch/daemon/live_view.html",
         "synthmatch/synths/builtin.py",
         "synthmatch/synthdefs/builtin.toml",
         "synthmatch/synthdefs/nekobi.toml",
