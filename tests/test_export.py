@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from synthmatch.agent import METADATA_KEYS, ModelFolderError, ModelMismatch, OnnxAgent, OnnxOneShot, load_metadata
+from synthmatch.agent import OnnxAgent, OnnxOneShot
 from synthmatch.cli import main
 from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
+from synthmatch.model_folder import METADATA_KEYS, ModelFolderError, ModelMismatch, describe_model, load_metadata
 from synthmatch.training import export
 from synthmatch.training.checkpoints import save_checkpoint
 from synthmatch.training.config import load_config
@@ -45,8 +46,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     observer = build_observer(features, frames, SMALL)
     policy = Policy(SMALL.embed_dim, count, SMALL.hidden)
     oneshot = OneShotRegressor(features, frames, count, SMALL)
-    metadata = export.model_metadata(definition, features, SMALL, max_step=0.05, training={"seconds": 1.5},
-                                     evaluation={"distance_median": 0.3})
+    metadata = describe_model(definition, features, SMALL.to_dict(), max_step=0.05, training={"seconds": 1.5},
+                              evaluation={"distance_median": 0.3}, oneshot=True)
     folder = export.export_model(observer, policy, oneshot, metadata, tmp_path_factory.mktemp("model"))
     return Exported(folder, definition, observer, policy, oneshot)
 
@@ -159,7 +160,7 @@ def test_an_export_that_onnxruntime_disagrees_with_leaves_no_model(
     exported: Exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(export, "AGREEMENT_ATOL", -1.0)  # any difference at all now counts as a mistranslation
-    metadata = export.model_metadata(exported.definition, FeatureSettings(), SMALL)
+    metadata = describe_model(exported.definition, FeatureSettings(), SMALL.to_dict(), max_step=0.1)
     with pytest.raises(RuntimeError, match="onnxruntime differs from torch"):
         export.export_model(exported.observer, exported.policy, None, metadata, tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -175,7 +176,7 @@ def fake_run(run_dir: Path, definition: SynthDefinition, sha256: str | None = No
     observer = build_observer(features, features.frames(definition.note.render_samples), config.networks)
     policy = Policy(config.networks.embed_dim, len(definition.parameters), config.networks.hidden)
     save_checkpoint(run_dir, {
-        "observer": observer.state_dict(), "policy": policy.state_dict(), "oneshot": None,
+        "observer": observer.state_dict(), "policy": policy.state_dict(),
         "definition_sha256": sha256 or definition.sha256, "features": features.to_dict(), "max_step": 0.1,
         "networks": config.networks.to_dict(), "done": ["bc"], "env_steps": 256, "rl_env_steps": 0, "updates": 20,
         "seconds": 4.5, "stages": {"bc": {"distance_median": 0.62}}, "evaluation": {"distance_median": 0.62},

@@ -1,21 +1,21 @@
 """Checkpoints of a training run: one file, RUN_DIR/checkpoints/latest.pt, replaced atomically.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (so ``torch.load(weights_only=True)``
-reads it): the networks, the optimisers, every random state and the stage and step counters. It is written to
-a temporary file in the same folder, flushed to disk, then renamed over the old one, so a run killed at any
-moment leaves either the previous checkpoint or the new one, never half of one.
+reads it): the networks, the optimisers, every random state and the stage and step counters. It is written with
+:func:`synthmatch.atomic_file.replacing` (a temporary file flushed to disk, then renamed over the old one), so a
+run killed at any moment leaves either the previous checkpoint or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from synthmatch.atomic_file import replacing
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
@@ -30,16 +30,8 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` as the run's newest checkpoint, atomically (temp file, fsync, rename); returns its path."""
     path = checkpoint_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{LATEST}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with replacing(path) as temporary:
+        torch.save(state, temporary)
     return path
 
 

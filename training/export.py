@@ -1,33 +1,17 @@
-"""Export a trained agent to a model folder: the observer, the policy (and the one-shot head) as ONNX, plus metadata.
+"""Export a trained agent to a model folder: the observer, the policy (and the one-shot head) as ONNX.
 
-The model folder is the whole contract between the wings (``synthmatch.agent`` reads it with onnxruntime):
-
-================= ==========================================================================================
-file              content
-================= ==========================================================================================
-observer.onnx     inputs ``target``, ``current`` float32 [B, n_mels, frames] (log-mel dB, clipped to
-                  [floor_db, mel_ceiling_db]) -> ``embedding`` [B, E]
-policy.onnx       inputs ``embedding`` [B, E], ``params`` [B, P] -> ``action`` [B, P] in [-1, 1] (tanh of the mean)
-oneshot.onnx      optional: input ``target`` [B, n_mels, frames] -> ``params`` [B, P] in [0, 1]
-metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``, ``mel_ceiling_db``,
-                  ``render_samples``, ``max_step``, ``networks``, ``training``, ``evaluation``, ``files``,
-                  ``created``, ``synthmatch_version``
-================= ==========================================================================================
-
-The batch axis is dynamic. Graphs come from the torch.export-based exporter (``dynamo=True``, which needs the
-``onnx`` and ``onnxscript`` packages), opset :data:`OPSET`; the same weights always give the same bytes. Every
-export is checked against torch on random inputs before the metadata, written last, makes the folder a model.
+What a model folder holds, and its metadata.json, are :mod:`synthmatch.model_folder`'s; this module writes the
+networks into one. Graphs come from the torch.export-based exporter (``dynamo=True``, which needs the ``onnx``
+and ``onnxscript`` packages), opset :data:`OPSET`, the batch axis dynamic; the same weights always give the same
+bytes. Every export is checked against torch on random inputs before the metadata, written last and once,
+makes the folder a model.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
-import os
-import tempfile
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,12 +22,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthmatch import __version__
-from synthmatch.agent import METADATA_FILE, MODEL_FORMAT, ModelMetadata, OnnxAgent, load_metadata, open_session
+from synthmatch.agent import OnnxAgent, open_session
+from synthmatch.atomic_file import replacing
 from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.distances import param_mae
-from synthmatch.features import MEL_CEILING_DB, FeatureSettings
+from synthmatch.features import FeatureSettings
 from synthmatch.matching import match_with_agent
+from synthmatch.model_folder import (
+    NETWORK_FILES,
+    ModelMetadata,
+    describe_model,
+    open_model_folder,
+    write_metadata,
+)
 from synthmatch.training.environment import DEFAULT_MAX_STEP, MatchTask
 from synthmatch.training.networks import NetworkConfig, OneShotRegressor, Policy, build_observer
 
@@ -51,66 +42,51 @@ from synthmatch.training.networks import NetworkConfig, OneShotRegressor, Policy
 OPSET = 18
 #: Largest difference between onnxruntime and torch outputs that an export accepts.
 AGREEMENT_ATOL = 1e-4
-FILES = {"observer": "observer.onnx", "policy": "policy.onnx", "oneshot": "oneshot.onnx"}
 #: Seed of the held-out targets on which an export measures its own model (training never draws this stream).
 EVALUATION_SEED = 9_000_001
 EVALUATION_TARGETS = 64
 
 
-def model_metadata(
-    definition: SynthDefinition,
-    features: FeatureSettings,
-    networks: NetworkConfig,
-    max_step: float = DEFAULT_MAX_STEP,
-    training: Mapping[str, Any] | None = None,
-    evaluation: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The metadata fields a model folder needs from training; :func:`export_model` adds files, time and version."""
-    return {
-        "synth": {"name": definition.name, "sha256": definition.sha256, "parameters": list(definition.parameter_names)},
-        "features": features.to_dict(),
-        "mel_ceiling_db": MEL_CEILING_DB,
-        "render_samples": definition.note.render_samples,
-        "max_step": float(max_step),
-        "networks": networks.to_dict(),
-        "training": dict(training or {}),
-        "evaluation": dict(evaluation or {}),
-    }
-
-
 def export_model(
     observer: nn.Module, policy: nn.Module, oneshot: nn.Module | None, metadata: Mapping[str, Any], out_dir: Path
 ) -> Path:
-    """Write the networks as ONNX and ``metadata`` (see :func:`model_metadata`) to ``out_dir``; no one-shot if None.
+    """Write the networks and ``metadata`` (from :func:`~synthmatch.model_folder.describe_model`) to ``out_dir``.
 
-    The modules are copied to the CPU in eval mode, so the callers' stay as they were. Returns ``out_dir``.
+    ``oneshot`` is None exactly when the metadata names no one-shot head. Returns ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    complete = {
-        **metadata,
-        "format": MODEL_FORMAT,
-        "files": {role: (None if role == "oneshot" and oneshot is None else name) for role, name in FILES.items()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "synthmatch_version": __version__,
-    }
-    checked = ModelMetadata.from_dict(complete, out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir}: exists and is not a folder; give a folder for the model")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / METADATA_FILE).unlink(missing_ok=True)  # the folder is not a model until the metadata is back
+    checked = export_networks(observer, policy, oneshot, metadata, out_dir)
+    write_metadata(checked.folder, metadata)
+    return checked.folder
+
+
+def export_networks(
+    observer: nn.Module, policy: nn.Module, oneshot: nn.Module | None, metadata: Mapping[str, Any], out_dir: Path
+) -> ModelMetadata:
+    """Write the networks as ONNX to ``out_dir``, which is no model until ``metadata`` is written; its check of it.
+
+    The modules are copied to the CPU in eval mode, so the callers' stay as they were.
+    """
+    checked = open_model_folder(out_dir, metadata)
+    if (oneshot is None) != (checked.files["oneshot"] is None):
+        raise ValueError("the metadata must name a one-shot head exactly when one is exported (describe_model)")
     mel = torch.zeros(2, checked.features.n_mels, checked.frames)
     params = torch.zeros(2, len(checked.parameter_names))
     # Distinct tensors: torch.export would otherwise take one input for both and drop "current" from the graph.
-    export_onnx(observer, (mel, mel.clone()), ("target", "current"), "embedding", out_dir / FILES["observer"])
+    folder = checked.folder
+    export_onnx(observer, (mel, mel.clone()), ("target", "current"), "embedding", folder / NETWORK_FILES["observer"])
     with torch.no_grad():
         embedding = cpu_copy(observer)(mel, mel)
-    export_onnx(policy, (embedding, params), ("embedding", "params"), "action", out_dir / FILES["policy"])
+    export_onnx(policy, (embedding, params), ("embedding", "params"), "action", folder / NETWORK_FILES["policy"])
     if oneshot is not None:
-        export_onnx(oneshot, (mel,), ("target",), "params", out_dir / FILES["oneshot"])
-    else:
-        (out_dir / FILES["oneshot"]).unlink(missing_ok=True)  # a stale head from an earlier export
-    write_json(out_dir / METADATA_FILE, complete)
-    return out_dir
+        export_oneshot(oneshot, checked)
+    return checked
+
+
+def export_oneshot(oneshot: nn.Module, metadata: ModelMetadata) -> Path:
+    """Write a one-shot head that listens as the model of ``metadata`` does into its folder; returns the file."""
+    path = metadata.folder / NETWORK_FILES["oneshot"]
+    export_onnx(oneshot, (torch.zeros(2, metadata.features.n_mels, metadata.frames),), ("target",), "params", path)
+    return path
 
 
 def cpu_copy(module: nn.Module) -> nn.Module:
@@ -125,22 +101,16 @@ def export_onnx(
     module = cpu_copy(module)
     batch = torch.export.Dim("batch", min=1)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # it warns that torchvision's ops are not installed
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    try:
-        with warnings.catch_warnings():  # torch's own deprecations inside the exporter, and a note on axis names
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.filterwarnings("ignore", message="# The axis name", category=UserWarning)
-            torch.onnx.export(
-                module, example, temporary, dynamo=True, input_names=list(input_names), output_names=[output_name],
-                dynamic_shapes=tuple({0: batch} for _ in example), opset_version=OPSET, external_data=False,
-                optimize=True, verbose=False,
-            )
-        check_agreement(module, Path(temporary), example, input_names, output_name)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a model is an ordinary file
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with replacing(path) as temporary, warnings.catch_warnings():
+        # torch's own deprecations inside the exporter, and a note on axis names
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="# The axis name", category=UserWarning)
+        torch.onnx.export(
+            module, example, temporary, dynamo=True, input_names=list(input_names), output_names=[output_name],
+            dynamic_shapes=tuple({0: batch} for _ in example), opset_version=OPSET, external_data=False,
+            optimize=True, verbose=False,
+        )
+        check_agreement(module, temporary, example, input_names, output_name)
 
 
 def check_agreement(
@@ -172,18 +142,6 @@ def check_agreement(
     return error
 
 
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically (temp file + os.replace)."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(json.dumps(data, indent=2) + "\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
 def export_untrained_model(
     definition: SynthDefinition,
     out_dir: Path,
@@ -200,23 +158,25 @@ def export_untrained_model(
     observer = build_observer(features, frames, networks)
     policy = Policy(networks.embed_dim, count, networks.hidden)
     head = OneShotRegressor(features, frames, count, networks) if oneshot else None
-    training = {"untrained": True, "seed": seed}
-    return export_model(observer, policy, head, model_metadata(definition, features, networks, training=training),
-                        out_dir)
+    metadata = describe_model(definition, features, networks.to_dict(), DEFAULT_MAX_STEP,
+                              training={"untrained": True, "seed": seed}, oneshot=oneshot)
+    return export_model(observer, policy, head, metadata, out_dir)
 
 
 def measure_model(
-    model_dir: Path, definition: SynthDefinition, targets: int = EVALUATION_TARGETS, steps: int = 32,
+    metadata: ModelMetadata, definition: SynthDefinition, targets: int = EVALUATION_TARGETS, steps: int = 32,
     seed: int = EVALUATION_SEED,
 ) -> dict[str, Any]:
-    """The exported agent, matching from the default patch, on ``targets`` held-out episodes of the environment.
+    """The exported agent of ``metadata`` on ``targets`` held-out episodes, matching from the default patch.
 
-    The targets are drawn as training draws them (audible random patches at notes across the playable range),
-    from the random stream ``[seed, i]`` that training never uses. Returns the median and interquartile range
-    of the start and final primary distance, the success rate and the median parameter MAE.
+    Its networks must be written, its metadata.json need not be yet. The targets are drawn as training draws them
+    (audible random patches at notes across the playable range), from the random stream ``[seed, i]`` that
+    training never uses. Returns the median and interquartile range of the start and final primary distance, the
+    success rate and the median parameter MAE.
     """
+    metadata.check_fits(definition)
     task = MatchTask(definition)
-    agent = OnnxAgent.load(model_dir, definition)
+    agent = OnnxAgent(metadata)
     episodes = task.start([np.random.default_rng([seed, i]) for i in range(targets)], {"start": "default"})
     audio = task.render(episodes.target_params, episodes.notes)
     results = [
@@ -246,7 +206,6 @@ class TrainedRun:
     episode_steps: int
     observer: nn.Module
     policy: Policy
-    oneshot: OneShotRegressor | None
     training: dict[str, Any]
     """The run's configuration plus "seconds", "env_steps", "updates", "stages", "done" and "complete"."""
     evaluation: dict[str, Any]
@@ -283,25 +242,20 @@ def load_run(run_dir: Path) -> TrainedRun:
     observer.load_state_dict(state["observer"])
     policy = Policy(config.networks.embed_dim, count, config.networks.hidden)
     policy.load_state_dict(state["policy"])
-    oneshot = None
-    if state["oneshot"] is not None:
-        oneshot = OneShotRegressor(features, frames, count, config.networks)
-        oneshot.load_state_dict(state["oneshot"])
     progress = {key: state[key] for key in ("seconds", "env_steps", "updates", "stages", "done")}
     training = {**config.to_dict(), **progress, "complete": set(plan(config)) <= set(state["done"])}
     return TrainedRun(definition, features, config.networks, float(state["max_step"]), config.episode_steps,
-                      observer, policy, oneshot, training, dict(state["evaluation"]))
+                      observer, policy, training, dict(state["evaluation"]))
 
 
 def run_export(args: argparse.Namespace) -> int:
     """`synthmatch export RUN_DIR --out MODEL_DIR`: export the run's newest networks and measure the result."""
     run = load_run(args.run_dir)
-    metadata = model_metadata(run.definition, run.features, run.networks, run.max_step, run.training,
-                              {"training": run.evaluation})
-    out_dir = export_model(run.observer, run.policy, run.oneshot, metadata, args.out)
-    figures = measure_model(out_dir, run.definition, targets=EVALUATION_TARGETS, steps=run.episode_steps)
-    written = load_metadata(out_dir).raw
-    write_json(out_dir / METADATA_FILE, {**written, "evaluation": {**metadata["evaluation"], "export": figures}})
+    metadata = describe_model(run.definition, run.features, run.networks.to_dict(), run.max_step, run.training)
+    written = export_networks(run.observer, run.policy, None, metadata, args.out)
+    figures = measure_model(written, run.definition, targets=EVALUATION_TARGETS, steps=run.episode_steps)
+    evaluation = {"training": run.evaluation, "export": figures}
+    out_dir = write_metadata(written.folder, {**metadata, "evaluation": evaluation}).folder
     size_mb = sum(path.stat().st_size for path in out_dir.iterdir()) / 1e6
     if not run.training["complete"]:
         print(f"note: {args.run_dir} has not finished (done: {', '.join(run.training['done']) or 'nothing'}); "

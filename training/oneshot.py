@@ -4,8 +4,7 @@ On synthetic targets the patch is known, so no search is needed to train it: dra
 render them, compute what the observer hears (:func:`synthmatch.features.observe_mel`), and regress the normalised
 patch with a mean squared error. Every batch is fresh, so there is no data set and no overfitting to one. The
 trained :class:`~synthmatch.training.networks.OneShotRegressor` goes into a model folder as ``oneshot.onnx``:
-either with the agent (a run's checkpoint holds its state dict under "oneshot" and ``synthmatch export`` writes
-it), or added to an existing folder by :func:`attach_oneshot`, which is what this module's command does::
+added to an existing model folder by :func:`attach_oneshot`, which is what this module's command does::
 
     python -m synthmatch.training.oneshot --model models/builtin --steps 2000
 """
@@ -24,13 +23,13 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
-from synthmatch.agent import METADATA_FILE, load_metadata
 from synthmatch.definitions import find_definition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
+from synthmatch.model_folder import add_network, load_metadata
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import AUDIBLE_PEAK_DB
-from synthmatch.training.export import FILES, export_onnx, write_json
+from synthmatch.training.export import export_oneshot
 from synthmatch.training.networks import NetworkConfig, OneShotRegressor
 
 #: Second seed word of the training batches' stream and of the validation batch's (never the evaluation's).
@@ -153,14 +152,9 @@ def attach_oneshot(regressor: OneShotRegressor, model_dir: Path, training: Mappi
 
     The regressor must listen as the model does (its n_mels and frames); export checks onnxruntime against torch.
     """
-    metadata = load_metadata(model_dir)
-    mel = torch.zeros(2, metadata.features.n_mels, metadata.frames)
-    export_onnx(regressor, (mel,), ("target",), "params", metadata.folder / FILES["oneshot"])
-    data = dict(metadata.raw)
-    data["files"] = {**data["files"], "oneshot": FILES["oneshot"]}
-    data["training"] = {**data["training"], "oneshot": dict(training)}
-    write_json(metadata.folder / METADATA_FILE, data)
-    return metadata.folder / FILES["oneshot"]
+    path = export_oneshot(regressor, load_metadata(model_dir))
+    add_network(path.parent, "oneshot", training)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,8 +11,7 @@ path                      content
 ========================= =====================================================================================
 config.toml               the whole :class:`~synthmatch.training.config.TrainConfig` (after --synth/--algo/--seed)
 checkpoints/latest.pt     the newest checkpoint (torch, ``weights_only`` loadable, replaced atomically): the
-                          "observer" and "policy" state dicts, "oneshot" (None: trained by ``oneshot.py``),
-                          "definition_sha256", "features" (FeatureSettings dict), "max_step", "networks",
+                          "observer" and "policy" state dicts, "definition_sha256", "features" (FeatureSettings dict), "max_step", "networks",
                           "done" (plan steps finished), "env_steps", "rl_env_steps", "updates", "seconds",
                           "stages" (figures of each finished step, and "untrained"), "evaluation" (the newest
                           validation), "imitation_optimiser", "algorithm" (the RL algorithm's state, None before
@@ -325,7 +324,7 @@ class Trainer:
         self.state.seconds = self._seconds_before + time.perf_counter() - self._started
         observer, policy = self.algorithm.policy_modules() if self.algorithm else (self.observer, self.policy)
         save_checkpoint(self.run_dir, {
-            "observer": observer.state_dict(), "policy": policy.state_dict(), "oneshot": None,
+            "observer": observer.state_dict(), "policy": policy.state_dict(),
             "definition_sha256": self.definition.sha256, "features": self.task.features.to_dict(),
             "max_step": self.config.max_step, "networks": self.config.networks.to_dict(),
             **self.state.__dict__,
