@@ -49,7 +49,8 @@ def test_the_gate_of_a_rendered_note_is_found_within_15_percent_or_50_ms(name: s
 def test_a_leading_silence_does_not_count_and_silence_gives_the_shortest_note() -> None:
     audio, rate = render_held(0.4, ENVELOPES["lead"])
     late = np.concatenate([np.zeros(rate // 4, np.float32), audio])
-    assert estimate_note_length(late, rate).note_seconds == pytest.approx(estimate_note_length(audio, rate).note_seconds)
+    expected = estimate_note_length(audio, rate).note_seconds
+    assert estimate_note_length(late, rate).note_seconds == pytest.approx(expected)
     assert estimate_note_length(np.zeros(rate, np.float32), rate).note_seconds == MIN_NOTE_S
 
 
