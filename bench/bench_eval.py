@@ -28,8 +28,8 @@ from typing import Any
 
 from bench.report import report
 from synthmatch.definitions import find_definition
+from synthmatch.match_methods import METHOD_NAMES
 from synthmatch.synths import Synth, open_synth
-from synthmatch.training.baselines import METHODS
 from synthmatch.training.evaluate import evaluate, parse_budgets, parse_methods, summarise
 from synthmatch.training.targets import Target, folder_targets, random_targets
 
@@ -47,7 +47,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--synth", default=env("EVAL_SYNTH", "builtin"), help="synth definition (builtin)")
     parser.add_argument("--targets", type=int, default=int(env("EVAL_TARGETS", "256")), help="random targets")
     parser.add_argument("--budgets", default=env("EVAL_BUDGETS", "8,16,32,64,256,1024"), help="comma list")
-    parser.add_argument("--methods", default=env("EVAL_METHODS", ",".join(METHODS)), help="comma list")
+    parser.add_argument("--methods", default=env("EVAL_METHODS", ",".join(METHOD_NAMES)), help="comma list")
     parser.add_argument("--model", type=Path, default=env("EVAL_MODEL"), help="model folder (default: shipped)")
     parser.add_argument("--real", type=Path, default=Path(env("EVAL_REAL", str(REAL_TARGETS))),
                         help="folder of recorded targets (default bench/targets/real)")

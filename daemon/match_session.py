@@ -341,16 +341,14 @@ class MatchSession:
         """Record one step (and what the agent heard of its sound, for views), send a new best patch out, report it."""
         with self._lock:
             self._sound_mel = progress.mel
-            improved = math.isnan(self._best_distance) or progress.best_distance < self._best_distance
             self._step, self._distance = progress.step, progress.distance
             self._history.append(progress.distance)
             self._best_history.append(progress.best_distance)
-            if improved:
-                self._best_distance = progress.best_distance
-                if progress.distance == progress.best_distance:
-                    self._best = progress.params
-        if improved and self._sink is not None and self._best is not None:
-            self._sink.send(self._best)  # the sink sends only what changed
+            self._best_distance = progress.best_distance  # the match loop keeps the best; the session echoes it
+            if progress.improved:
+                self._best = progress.params
+        if progress.improved and self._sink is not None:
+            self._sink.send(progress.params)  # the sink sends only what changed
         on_progress(progress)
 
     def _stop_requested(self) -> bool:

@@ -1,10 +1,11 @@
 """The match loop: the agent turns a synth's knobs, step by step, towards a target sound, and the best patch is kept.
 
 Each step is exactly a step of the training environment: render the current patch, listen (the clipped
-log-mel of :func:`synthmatch.features.observe_mel`), ask the agent for a step, move every parameter by
-``max_step * action``, clip to [0, 1] and quantise to what the synth really receives. The distance is the
-primary one (:mod:`synthmatch.distances`, "mrstft"). Every method, the agent's here and the baselines in
-``synthmatch.training.baselines``, answers with the same :class:`MatchResult`.
+log-mel of :func:`synthmatch.features.observe_mel`), ask the agent for a step and move the patch by the one step
+rule (:func:`synthmatch.match_rules.move`); the best patch is kept by the one rule for it
+(:class:`synthmatch.match_rules.BestSoFar`). The distance is the primary one (:mod:`synthmatch.distances`,
+"mrstft"). Every method in the registry (:mod:`synthmatch.match_methods`) answers with the same
+:class:`MatchResult`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from synthmatch.agent import Mel, OnnxAgent
 from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
+from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth
 
@@ -60,6 +62,8 @@ class MatchProgress:
     """Its primary distance to the target, in nepers."""
     best_distance: float
     """The smallest distance so far, the start's included."""
+    improved: bool
+    """Whether this step's patch is the new best (strictly closer than every patch before it)."""
     mel: Mel
     """What the agent heard of the patch's sound: log-mel dB [n_mels, frames] (views show it)."""
 
@@ -134,7 +138,7 @@ def match_with_agent(
     audio = synth.render(params[None], note)
     current_mel = agent.observe(audio)
     distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio))[0])
-    best_params, best_distance = params, distance_start
+    best = BestSoFar.start(params, distance_start)
     history: list[float] = []
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
@@ -144,13 +148,12 @@ def match_with_agent(
                                               candidates, rng)
         current_mel = agent.observe(audio)
         history.append(distance)
-        if distance < best_distance:
-            best_params, best_distance = params, distance
+        best, improved = best.update(params, distance)
         if on_step is not None:
-            on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=best_distance,
-                                  mel=current_mel[0]))
+            on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=float(best.distance),
+                                  improved=bool(improved), mel=current_mel[0]))
     return MatchResult(
-        params=best_params, distance_start=distance_start, distance=best_distance,
+        params=best.params, distance_start=distance_start, distance=float(best.distance),
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,
         method="agent" if candidates == 1 else "agent+search", history=history,
     )
@@ -162,16 +165,15 @@ def search_step(
 ) -> tuple[Params, npt.NDArray[np.float32], float]:
     """Apply the best of ``candidates`` steps: the agent's ``action`` [P] and K - 1 variations of it.
 
-    A variation adds N(0, :data:`SEARCH_NOISE`) to every parameter's step (clipped to [-1, 1]). Each candidate
-    patch is clipped, quantised and rendered (one batch) and the one closest to the target is kept. With one
-    candidate this is exactly the environment's step. Returns the new patch [P], its audio [1, N] and distance.
-
-    Why: the policy's step is a good direction but not the best one; trying a few around it on the real synth
-    took the median distance after 32 steps from 0.215 to 0.138 (8 candidates) on the validation targets.
+    A variation adds N(0, :data:`SEARCH_NOISE`) to every parameter's step. Each candidate moves the patch by the
+    step rule (:func:`~synthmatch.match_rules.move`), all are rendered in one batch and the one closest to the
+    target is kept. With one candidate this is exactly the environment's step. Returns the new patch [P], its
+    audio [1, N] and distance. Why: the policy's step is a good direction but not the best one (docs/training.md
+    has the figures).
     """
     steps = np.repeat(action[None], candidates, axis=0)
     steps[1:] += SEARCH_NOISE * rng.standard_normal(steps[1:].shape)
-    patches = quantise_all(synth.definition, np.clip(params + max_step * np.clip(steps, -1.0, 1.0), 0.0, 1.0))
+    patches = move(synth.definition, params, steps, max_step)
     audio = synth.render(patches, note)
     distances = log_spectra_distance(target_spectra, log_spectra(audio))  # the target's batch of 1 broadcasts
     best = int(np.argmin(distances))

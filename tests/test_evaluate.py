@@ -106,7 +106,7 @@ def test_the_agent_and_the_one_shot_regressor_are_evaluated_with_the_model_given
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--random", "1", "--methods", "random,cmaess"], "unknown method 'cmaess'; did you mean 'cmaes'?"),
+    (["--random", "1", "--methods", "random,cmaess"], "unknown method 'cmaess'; did you mean cmaes?"),
     (["--random", "1", "--methods", " , "], "names no method"),
     (["--random", "1", "--budgets", "8,0"], "'0' is not a whole number >= 1"),
     (["--random", "0"], "--random 0: the number of random targets must be at least 1"),

@@ -115,7 +115,7 @@ def test_animations_refuse_what_they_cannot_write(trace: MatchTrace, tmp_path: P
 def test_a_search_result_is_drawn_as_its_curve_and_best_patch(
     synth: Synth, target: np.ndarray, tmp_path: Path
 ) -> None:
-    from synthmatch.training.baselines import random_search
+    from synthmatch.search_methods import random_search
 
     result = random_search(synth, target, NOTE, 6, np.random.default_rng(0))
     trace = build_trace(synth, target, result)

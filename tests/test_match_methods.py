@@ -1,21 +1,25 @@
-"""The baselines: honest render counts, the best patch kept and truly measured, seeded, and the one-shot trainer."""
+"""The registry's methods: honest render counts, the best patch kept and truly measured, seeded, no torch needed;
+and the one-shot trainer whose network the oneshot method runs."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from synthmatch.agent import load_metadata
+from synthmatch.agent import OnnxOneShot, load_metadata
+from synthmatch.agent_methods import load_model
 from synthmatch.distances import multires_stft_distance
+from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES, METHODS, get_method
 from synthmatch.matching import MatchResult
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
-from synthmatch.training.baselines import METHODS, OnnxOneShot, get_method, load_model
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.oneshot import OneShotConfig, attach_oneshot, train_oneshot
 from synthmatch.training.targets import random_targets
@@ -44,10 +48,10 @@ def match(
 ) -> MatchResult:
     """One match of ``target`` (audio, note) with ``method``, seeded."""
     audio, note = target
-    return METHODS[method](synth, audio, note, budget, np.random.default_rng(seed), model_dir)
+    return get_method(method)(synth, audio, note, budget, np.random.default_rng(seed), model_dir)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", METHOD_NAMES)
 @pytest.mark.parametrize("budget", [1, 6, 14])
 def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
     method: str, budget: int, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
@@ -77,7 +81,7 @@ def test_searching_from_the_default_patch_finds_a_closer_one(
     assert result.distance < result.distance_start
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", METHOD_NAMES)
 def test_the_same_seed_gives_the_same_match(
     method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
@@ -114,15 +118,35 @@ class CountingSynth:
 
 def test_cmaes_renders_each_generation_in_one_call(synth: Synth, target: tuple[np.ndarray, int]) -> None:
     counting = CountingSynth(synth)
-    result = METHODS["cmaes"](counting, target[0], target[1], 1 + 12 + 12 + 5, np.random.default_rng(0), None)
+    result = get_method("cmaes")(counting, target[0], target[1], 1 + 12 + 12 + 5, np.random.default_rng(0), None)
     assert result.renders == 30 and counting.calls == 4  # the start, two generations of 12, then the last 5
 
 
 def test_an_unknown_method_suggests_the_closest_name() -> None:
-    with pytest.raises(ValueError, match="unknown method 'cma-es'; did you mean 'cmaes'"):
+    with pytest.raises(ValueError, match=r"unknown method 'cma-es'; did you mean cmaes\?"):
         get_method("cma-es")
-    with pytest.raises(ValueError, match="choose from agent, random, cmaes, oneshot, agent\\+refine"):
+    with pytest.raises(ValueError, match=r"known: agent, random, cmaes, oneshot, agent\+refine, agent\+search$"):
         get_method("annealing")
+
+
+def test_every_registered_method_runs_without_the_training_wing() -> None:
+    """The core's methods import neither torch nor synthmatch.training (a daemon-only install runs them all)."""
+    program = (
+        "import sys\n"
+        "from synthmatch.match_methods import METHODS\n"
+        "for method in METHODS.values(): method.load()\n"
+        "import synthmatch.search_methods\n"
+        "synthmatch.search_methods.cma_module()\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('synthmatch.training')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_eval_default_is_every_method_but_the_searching_agent() -> None:
+    assert DEFAULT_EVAL_METHODS == ("agent", "random", "cmaes", "oneshot", "agent+refine")
+    assert [name for name, method in METHODS.items() if method.network is None] == ["random", "cmaes"]
 
 
 def test_a_budget_below_one_is_refused(synth: Synth, target: tuple[np.ndarray, int]) -> None:

@@ -76,6 +76,11 @@ def test_progress_is_reported_after_every_step(synth: Synth, agent: OnnxAgent, t
     assert [p.distance for p in seen] == result.history
     best = [p.best_distance for p in seen]
     assert best == sorted(best, reverse=True) and best[-1] == result.distance
+    before = [result.distance_start, *best[:-1]]
+    assert [p.improved for p in seen] == [p.distance < b for p, b in zip(seen, before, strict=True)]
+    improvements = [p.params for p in seen if p.improved]
+    start = quantise_all(synth.definition, np.array(synth.definition.defaults_normalised()))
+    np.testing.assert_array_equal(result.params, improvements[-1] if improvements else start)  # the last best
 
 
 def test_bad_inputs_say_how_to_fix_them(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:

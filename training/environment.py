@@ -1,14 +1,13 @@
 """The matching task as a Gymnasium environment: turn a synth's knobs until it sounds like a target.
 
 :class:`MatchTask` holds the rules (spaces, how an episode is drawn, how an action moves the patch, the reward)
-and works on an :class:`EpisodeBatch` of any size, so the single environment here (a batch of one) and the
-batched one in :mod:`synthmatch.training.vector_environment` cannot disagree.
+and works on an :class:`~synthmatch.training.episodes.EpisodeBatch` of any size, so the single environment here
+(a batch of one) and the batched one in :mod:`synthmatch.training.vector_environment` cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -20,26 +19,25 @@ from gymnasium import spaces
 from synthmatch.definitions import SynthDefinition
 from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
+from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
+from synthmatch.training.episodes import Episode, EpisodeBatch, Observation, Params
 
 SynthLike: TypeAlias = str | Path | SynthDefinition | Synth
-Observation: TypeAlias = dict[str, npt.NDArray[np.float32]]
-Params: TypeAlias = npt.NDArray[np.float64]
 
 #: Largest change of one normalised parameter in one step (an action of +-1).
 DEFAULT_MAX_STEP = 0.1
-#: Distance (nepers) below which a match counts as found: :func:`calibrate_success_threshold` on the built-in
-#: synth gives 0.0997 and 0.1017 for seeds 0 and 1 (1024 pairs each).
+#: Distance (nepers) below which a match counts as found, from :func:`calibrate_success_threshold` on the built-in
+#: synth (its figures: docs/training.md, "The environment's constants").
 DEFAULT_SUCCESS_THRESHOLD = 0.1
 #: Reward added on the step that reaches the success threshold.
 DEFAULT_SUCCESS_BONUS = 1.0
-#: Peak level in dBFS below which a randomly drawn target counts as inaudible and is drawn again: about 13% of
-#: uniform built-in patches, the near-silent ones that a third of random starts are already within the success
-#: threshold of.
+#: Peak level in dBFS below which a randomly drawn target counts as inaudible and is drawn again: the near-silent
+#: patches that many random starts are already within the success threshold of.
 AUDIBLE_PEAK_DB = -40.0
 #: Most draws of a random target (until it is audible) and of a random start (until it is not yet a match) in one
-#: episode; the last draw is kept. On the built-in synth none of 10240 seeded episodes then starts solved.
+#: episode; the last draw is kept.
 MAX_DRAWS = 10
 #: Keys that ``reset(options=...)`` understands.
 RESET_OPTIONS = ("note", "start", "start_params", "target_params", "target_audio")
@@ -55,77 +53,6 @@ def resolve_synth(synth: SynthLike) -> Synth:
         f"synth must be a definition name, a path to a definition TOML, a SynthDefinition or a Synth, "
         f"got {type(synth).__name__}; try synth='builtin'"
     )
-
-
-@dataclass(frozen=True)
-class Episode:
-    """What one episode is about: the note played, the start patch and the target (a patch or a recording)."""
-
-    note: int
-    start_params: Params
-    """Start patch [P], normalised and quantised."""
-    target_params: Params | None
-    """Target patch [P], normalised and quantised; None when the target is a recording."""
-    target_audio: npt.NDArray[np.float32] | None = None
-    """Target recording [N] at the synth's sample rate, or None when the target is rendered from target_params."""
-    random_target: bool = False
-    """Whether target_params was drawn at random, so that :meth:`MatchTask.begin` may draw it again."""
-    random_start: bool = False
-    """Whether start_params was drawn at random, so that :meth:`MatchTask.begin` may draw it again."""
-
-
-@dataclass
-class EpisodeBatch:
-    """The state of B episodes in flight: notes, patches, the targets' features and the distances so far."""
-
-    notes: npt.NDArray[np.int64]
-    """MIDI note of each episode [B]."""
-    params: Params
-    """Current patch [B, P], normalised and quantised."""
-    target_params: Params
-    """Target patch [B, P]; rows of NaN where the target is a recording."""
-    target_mel_db: npt.NDArray[np.float32]
-    """Log-mel of each target [B, n_mels, frames] in dB."""
-    target_spectra: tuple[npt.NDArray[np.floating], ...]
-    """Each target's log spectra (see :func:`synthmatch.distances.log_spectra`), every array [B, ...]."""
-    current_mel_db: npt.NDArray[np.float32]
-    """Log-mel of each current sound [B, n_mels, frames] in dB."""
-    distance: npt.NDArray[np.float64]
-    """Primary distance between current and target sound [B]."""
-    best_distance: npt.NDArray[np.float64]
-    """Smallest distance reached so far in each episode [B]."""
-    is_success: npt.NDArray[np.bool_]
-    """Whether the distance is below the success threshold [B]."""
-
-    def put(self, rows: npt.NDArray[np.intp], other: EpisodeBatch) -> None:
-        """Overwrite the episodes at ``rows`` with ``other``'s, in order (the autoreset of finished episodes)."""
-        for field in fields(self):
-            mine, theirs = getattr(self, field.name), getattr(other, field.name)
-            if isinstance(mine, tuple):  # the target spectra: one array per resolution
-                for array, replacement in zip(mine, theirs, strict=True):
-                    array[rows] = replacement
-            else:
-                mine[rows] = theirs
-
-    def observations(self) -> Observation:
-        """Fresh arrays of the batched observation: target and current [B, n_mels, frames], params [B, P]."""
-        return {
-            "target": self.target_mel_db.copy(),
-            "current": self.current_mel_db.copy(),
-            "params": self.params.astype(np.float32),
-        }
-
-    def infos(self) -> dict[str, Any]:
-        """Fresh arrays of the batched info; ``_target_params`` marks the rows whose target patch is known."""
-        known = ~np.isnan(self.target_params[:, 0])
-        return {
-            "distance": self.distance.copy(),
-            "best_distance": self.best_distance.copy(),
-            "is_success": self.is_success.copy(),
-            "target_params": self.target_params.copy(),
-            "_target_params": known,
-            "note": self.notes.copy(),
-        }
 
 
 class MatchTask:
@@ -253,7 +180,7 @@ class MatchTask:
         return EpisodeBatch(
             notes=notes, params=starts, target_params=target_params, target_mel_db=self.mel_db(targets),
             target_spectra=target_spectra, current_mel_db=self.mel_db(current), distance=distance,
-            best_distance=distance.copy(), is_success=distance < self.success_threshold,
+            best=BestSoFar.start(starts, distance), is_success=distance < self.success_threshold,
         )
 
     def _redraw_inaudible(
@@ -295,16 +222,14 @@ class MatchTask:
         distance = log_spectra_distance(batch.target_spectra, spectra)
         reward = batch.distance - distance
         batch.distance = distance
-        batch.best_distance = np.minimum(batch.best_distance, distance)
+        batch.best, _ = batch.best.update(batch.params, distance)
         batch.is_success = distance < self.success_threshold
         return reward + self.success_bonus * batch.is_success
 
     def moved(self, params: Params, actions: npt.NDArray[np.float64]) -> Params:
-        """The step rule: ``params[..., P]`` moved by ``max_step * actions`` (broadcast), clipped, quantised.
-
-        One place for it, so that the environment's steps and the probe's variations move a patch the same way.
-        """
-        return quantise_all(self.definition, np.clip(params + self.max_step * actions, 0.0, 1.0))
+        """``params[..., P]`` moved by ``actions`` (broadcast) with this task's ``max_step``: the core's step rule,
+        :func:`synthmatch.match_rules.move`, which the match loop uses too."""
+        return move(self.definition, params, actions, self.max_step)
 
     def check_actions(self, actions: npt.ArrayLike, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
         """``actions`` as float64 of ``shape``, clipped to [-1, 1]; a ValueError for a wrong shape or NaN."""
@@ -416,8 +341,7 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     [0, 1] and quantised, a start patch uniform and quantised (or the definition's defaults). Episodes not worth
     playing are drawn again: a random target that peaks below ``AUDIBLE_PEAK_DB`` (-40 dBFS) gets a new random
     patch, then a random start already within ``success_threshold`` of the target gets a new random patch, each
-    up to ``MAX_DRAWS`` (10) draws, the last one kept. (About 12% of uniform pairs of built-in patches are that
-    close, mostly near-silent targets; after the redraws none of 10240 seeded episodes starts solved.) The note,
+    up to ``MAX_DRAWS`` (10) draws, the last one kept (how often that happens: docs/training.md). The note,
     and targets and starts given in ``options``, are never drawn again. ``reset(options=)`` may give ``note``;
     ``target_params`` [P] or ``target_audio`` (a mono float32 recording at the synth's rate, cut or zero-padded
     to ``render_seconds``; its patch is unknown, so ``info["target_params"]`` is None and the note defaults to

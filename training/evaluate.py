@@ -7,7 +7,7 @@ patch, drawn again while it peaks below AUDIBLE_PEAK_DB) from the stream ``SeedS
 one child per target, which training never draws from (it seeds with plain integers), so the first k of N
 targets are the same for every N. A recording's note is its estimated pitch (:func:`synthmatch.pitch.choose_note`),
 as ``synthmatch match`` does. Every method starts from the definition's default patch (see
-:mod:`synthmatch.training.baselines`), and each (target, method, budget) has its own random stream.
+:mod:`synthmatch.match_methods`), and each (target, method, budget) has its own random stream.
 
 Each row: ``method``, ``budget``, ``target``, ``note``, ``distance_start``, ``distance`` (primary, nepers),
 ``renders``, ``seconds``, ``lsd_db``, ``mfcc_l1``, ``spectral_convergence`` (of the best patch's sound),
@@ -33,12 +33,13 @@ from tqdm import tqdm
 
 from synthmatch import __version__
 from synthmatch.agent import default_model_dir
+from synthmatch.agent_methods import NETWORKS, load_model
 from synthmatch.definitions import find_definition
 from synthmatch.distances import DISTANCES, PRIMARY, param_mae
 from synthmatch.machine import describe_machine
 from synthmatch.match_figures import require_matplotlib
+from synthmatch.match_methods import match_method
 from synthmatch.synths import Synth, open_synth
-from synthmatch.training.baselines import MODEL_METHODS, get_method, load_model
 from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD
 from synthmatch.training.eval_figures import plot_evaluation
 from synthmatch.training.targets import HELD_OUT_STREAM, Target, folder_targets, random_targets
@@ -62,10 +63,11 @@ def evaluate(
 
     The methods that need a model load it from ``model_dir`` (None: the synth's shipped one) before any timing.
     """
-    functions = {name: get_method(name) for name in methods}
-    for name in methods:
-        if name in MODEL_METHODS:
-            load_model(MODEL_METHODS[name], model_dir, synth.definition)
+    registered = {name: match_method(name) for name in methods}
+    for method in registered.values():
+        if method.network is not None:
+            load_model(NETWORKS[method.network], model_dir, synth.definition)
+    functions = {name: method.load() for name, method in registered.items()}
     rows = []
     runs = tqdm(total=len(targets) * len(methods) * len(budgets), desc="eval", unit="match", file=sys.stderr,
                 disable=None if progress else True)
@@ -141,7 +143,7 @@ def parse_methods(text: str) -> list[str]:
     if not names:
         raise ValueError(f"--methods {text!r} names no method; give e.g. agent,random,cmaes,oneshot")
     for name in names:
-        get_method(name)
+        match_method(name)
     return names
 
 
@@ -165,7 +167,7 @@ def run_eval(args: argparse.Namespace) -> int:
     definition = find_definition(args.synth)
     synth = open_synth(definition)
     model_dir = None
-    if any(name in MODEL_METHODS for name in methods):
+    if any(match_method(name).network is not None for name in methods):
         model_dir = args.model if args.model is not None else default_model_dir(definition)
     if args.targets is not None:
         targets = folder_targets(synth, args.targets)

@@ -2,8 +2,8 @@
 
 Every episode starts from the definition's default patch (as ``synthmatch match`` does) at a note across the
 playable range, towards a random audible target drawn from a random stream that training never draws from.
-The policy plays deterministically (tanh of the mean) for the episode's steps and the best patch is kept, as
-:func:`synthmatch.matching.match_with_agent` does.
+The policy plays deterministically (tanh of the mean) for the episode's steps and the best patch is kept by the
+environment (:class:`synthmatch.match_rules.BestSoFar`), as :func:`synthmatch.matching.match_with_agent` keeps it.
 """
 
 from __future__ import annotations
@@ -51,20 +51,16 @@ def validate(
 ) -> ValidationResult:
     """Play the deterministic policy for ``steps`` steps on a copy of ``start`` and measure the best patches."""
     batch = replace(start)  # advance assigns new arrays to the batch, so start stays as it was
-    best_params = batch.params.copy()
-    best_distance = batch.distance.copy()
     for _ in range(steps):
         target = torch.from_numpy(batch.target_mel_db)
         current = torch.from_numpy(batch.current_mel_db)
         params = torch.from_numpy(batch.params.astype(np.float32))
         actions = policy(observer(target, current), params).numpy().astype(np.float64)
         task.advance(batch, actions)
-        better = batch.distance < best_distance
-        best_params[better] = batch.params[better]
-        best_distance = np.minimum(best_distance, batch.distance)
+    best = batch.best
     return ValidationResult(
         distance_start_median=float(np.median(start.distance)),
-        distance_median=float(np.median(best_distance)),
-        success_rate=float(np.mean(best_distance < task.success_threshold)),
-        param_mae_median=float(np.median(param_mae(best_params, batch.target_params))),
+        distance_median=float(np.median(best.distance)),
+        success_rate=float(np.mean(best.distance < task.success_threshold)),
+        param_mae_median=float(np.median(param_mae(best.params, batch.target_params))),
     )

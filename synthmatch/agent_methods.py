@@ -1,0 +1,117 @@
+"""The methods that load a network from a model folder: the agent, agent+search, agent+refine and the one-shot guess.
+
+All run on onnxruntime (no torch); each loads its network once per process (:func:`load_model`), outside the
+match's timing. The registry of every method is :mod:`synthmatch.match_methods`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from synthmatch.agent import OnnxAgent, OnnxModel, OnnxOneShot, default_model_dir
+from synthmatch.definitions import SynthDefinition
+from synthmatch.matching import MatchResult, check_target_audio, match_with_agent
+from synthmatch.search_methods import SearchLog, check_budget, refine_with_cmaes
+from synthmatch.synths import Synth
+
+#: Share of agent+refine's budget that goes to the refinement (rounded down); the agent takes the rest.
+REFINE_FRACTION = 0.25
+#: Step size of the refinement around the agent's best patch: half the agent's largest step (0.1).
+REFINE_SIGMA = 0.05
+#: Steps agent+search tries at every step: the agent's and 7 variations (8 renders a step).
+SEARCH_CANDIDATES = 8
+#: The networks a model folder may hold, by the name :class:`~synthmatch.match_methods.MatchMethod` gives them.
+NETWORKS: dict[str, type[OnnxModel]] = {"agent": OnnxAgent, "oneshot": OnnxOneShot}
+
+
+def agent_search(
+    synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
+    model_dir: Path | None = None,
+) -> MatchResult:
+    """The exported agent in ``model_dir`` (or the shipped one), ``budget`` steps from the default patch."""
+    check_budget("agent", budget)
+    agent = load_model(OnnxAgent, model_dir, synth.definition)
+    return match_with_agent(synth, agent, target_audio, note, budget)
+
+
+def agent_then_refine(
+    synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
+    model_dir: Path | None = None,
+) -> MatchResult:
+    """The agent for ``budget - budget // 4`` steps, then ``budget // 4`` renders of CMA-ES around its best patch.
+
+    Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``.
+    """
+    check_budget("agent+refine", budget)
+    agent = load_model(OnnxAgent, model_dir, synth.definition)
+    began = time.perf_counter()
+    refine = int(budget * REFINE_FRACTION)
+    matched = match_with_agent(synth, agent, target_audio, note, budget - refine)
+    log = SearchLog.resume(synth, target_audio, matched, began)
+    refine_with_cmaes(log, matched.params, REFINE_SIGMA, refine, rng)
+    return log.result("agent+refine")
+
+
+def agent_with_search(
+    synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
+    model_dir: Path | None = None,
+) -> MatchResult:
+    """The agent trying :data:`SEARCH_CANDIDATES` steps a step (:func:`~synthmatch.matching.search_step`).
+
+    ``budget`` counts renders after the start's, as for the search methods: ``budget // K`` steps of K
+    candidates, K = min(SEARCH_CANDIDATES, budget), so it never renders more than ``budget + 1`` notes.
+    """
+    check_budget("agent+search", budget)
+    agent = load_model(OnnxAgent, model_dir, synth.definition)
+    candidates = min(SEARCH_CANDIDATES, budget)
+    result = match_with_agent(synth, agent, target_audio, note, budget // candidates, candidates=candidates,
+                              seed=int(rng.integers(2**31)))
+    return replace(result, method="agent+search")
+
+
+def oneshot_guess(
+    synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
+    model_dir: Path | None = None,
+) -> MatchResult:
+    """The one-shot regressor's patch for the target (``oneshot.onnx`` in the model folder): one render.
+
+    It has no start: its ``distance_start`` is its ``distance``.
+    """
+    check_budget("oneshot", budget)
+    model = load_model(OnnxOneShot, model_dir, synth.definition)
+    began = time.perf_counter()
+    target = check_target_audio(synth, target_audio)
+    guess = model.predict(model.observe(target[None]))[0].astype(np.float64)
+    return SearchLog.start(synth, target, note, guess, began).result("oneshot")
+
+
+Model = TypeVar("Model", bound=OnnxModel)
+_LOADED: dict[tuple[type[OnnxModel], Path, str, str], OnnxModel] = {}
+
+
+def load_model(kind: type[Model], model_dir: Path | None, definition: SynthDefinition) -> Model:
+    """``kind.load(model_dir, definition)``, once per process; None means the synth's shipped model.
+
+    Loading (a few onnxruntime sessions) happens outside the methods' timing. A model folder without the
+    network ``kind`` needs raises FileNotFoundError with the fix.
+    """
+    folder = Path(model_dir) if model_dir is not None else default_model_dir(definition)
+    key = (kind, folder.resolve(), definition.name, definition.sha256)
+    if key not in _LOADED:
+        try:
+            _LOADED[key] = kind.load(folder, definition)
+        except FileNotFoundError as err:
+            if kind is not OnnxOneShot:
+                raise
+            raise FileNotFoundError(
+                f"{err}; or add one to this folder with `python -m synthmatch.training.oneshot --model {folder}`"
+            ) from None
+    model = _LOADED[key]
+    assert isinstance(model, kind)
+    return model
