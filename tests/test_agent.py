@@ -51,7 +51,8 @@ def test_actions_are_deterministic_bounded_and_per_row(agent: OnnxAgent) -> None
     assert actions.shape == (4, 20) and actions.dtype == np.float32
     assert np.all(np.abs(actions) <= 1.0)
     np.testing.assert_array_equal(agent.act(target, current, params), actions)
-    np.testing.assert_allclose(agent.act(target[2:3], current[2:3], params[2:3])[0], actions[2], atol=1e-6)
+    alone = agent.act(target[2:3], current[2:3], params[2:3])[0]  # onnxruntime's GEMMs round by batch size and CPU
+    np.testing.assert_allclose(alone, actions[2], atol=1e-5)
 
 
 def test_observe_clips_like_the_observation_space(agent: OnnxAgent) -> None:

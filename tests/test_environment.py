@@ -158,6 +158,18 @@ def test_bad_options_and_actions_say_what_is_wrong(builtin: Synth) -> None:
         SynthMatchEnv(synth=builtin, max_step=2.0)
 
 
+def assert_same_observation(batched: dict[str, np.ndarray], single: dict[str, np.ndarray]) -> None:
+    """One row of a batched observation equals the single env's: the patch exactly, the log-mels to 1e-4 dB.
+
+    Not bit-exact: the mel projection is one BLAS GEMM over the whole batch, and how it rounds a row depends on
+    the batch size and on the CPU's kernel (OPENBLAS_CORETYPE), by about 1e-6 dB.
+    """
+    assert batched.keys() == single.keys()
+    np.testing.assert_array_equal(batched["params"], single["params"])
+    for key in ("target", "current"):
+        np.testing.assert_allclose(batched[key], single[key], rtol=0, atol=1e-4, err_msg=key)
+
+
 def test_vector_env_equals_single_envs_seeded_one_apart(builtin: Synth) -> None:
     count, limit = 3, 3
     vector = SynthMatchVectorEnv(count, synth=builtin, max_episode_steps=limit)
@@ -165,7 +177,7 @@ def test_vector_env_equals_single_envs_seeded_one_apart(builtin: Synth) -> None:
     obs, info = vector.reset(seed=10)
     for i, env in enumerate(singles):
         single_obs, single_info = env.reset(seed=10 + i)
-        assert data_equivalence({k: v[i] for k, v in obs.items()}, single_obs, exact=True)
+        assert_same_observation({k: v[i] for k, v in obs.items()}, single_obs)
         np.testing.assert_array_equal(info["target_params"][i], single_info["target_params"])
     actions = np.random.default_rng(0).uniform(-1, 1, (2 * limit + 1, count, len(builtin.parameters)))
     for action in actions.astype(np.float32):
@@ -176,10 +188,9 @@ def test_vector_env_equals_single_envs_seeded_one_apart(builtin: Synth) -> None:
             np.testing.assert_allclose(rewards[i], float(reward), rtol=1e-6)
             if single_terminated or single_truncated:
                 assert info["_final_obs"][i]
-                np.testing.assert_allclose(info["final_obs"]["current"][i], single_obs["current"], atol=1e-4)
+                assert_same_observation({k: v[i] for k, v in info["final_obs"].items()}, single_obs)
                 single_obs, _ = env.reset()
-            np.testing.assert_allclose(obs["current"][i], single_obs["current"], atol=1e-4)
-            np.testing.assert_array_equal(obs["target"][i], single_obs["target"])
+            assert_same_observation({k: v[i] for k, v in obs.items()}, single_obs)
 
 
 def test_no_episode_starts_solved_or_with_an_inaudible_target_batched_or_alone(builtin: Synth) -> None:

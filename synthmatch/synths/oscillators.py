@@ -53,7 +53,10 @@ def wavetables(shape: npt.ArrayLike, highest_hz: npt.ArrayLike, sample_rate_hz: 
     ``highest_hz`` is the highest fundamental the row will play; harmonics of it at or above the Nyquist
     frequency are dropped, so the table cannot alias. Rows whose fundamental is itself above Nyquist are silent.
     """
-    amplitudes = morph_weights(shape) @ _SHAPE_HARMONICS
+    weights = morph_weights(shape)
+    amplitudes = weights[:, :1] * _SHAPE_HARMONICS[0]
+    for index in range(1, len(SHAPES)):  # not a GEMM, whose rounding of a row depends on the batch size
+        amplitudes += weights[:, index : index + 1] * _SHAPE_HARMONICS[index]
     k = np.arange(1, amplitudes.shape[1] + 1)
     amplitudes *= k[None, :] * np.asarray(highest_hz, dtype=np.float64)[:, None] < sample_rate_hz / 2
     spectrum = np.zeros((len(amplitudes), TABLE_SIZE // 2 + 1), dtype=np.complex64)
