@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from daemon_process import DAEMON, SEND, Daemon
 from pedalboard.io import AudioFile
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import build_msg
 from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
@@ -23,10 +25,25 @@ from synthmatch.synths.vst3 import Vst3Synth
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[Daemon]:
-    daemon = Daemon()
+def patch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module daemon's patch folder (not there yet: the first save creates it)."""
+    return tmp_path_factory.mktemp("home") / "patches"
+
+
+@pytest.fixture(scope="module")
+def daemon(patch_dir: Path) -> Iterator[Daemon]:
+    daemon = Daemon("--patch-dir", str(patch_dir))
     yield daemon
     daemon.stop()
+
+
+def receive_until(client: socket.socket, address: str) -> list[OscMessage]:
+    """The replies on ``client`` up to and with the first to ``address`` (5 s at most between two)."""
+    client.settimeout(5.0)
+    replies = [OscMessage(client.recv(65536))]
+    while replies[-1].address != address:
+        replies.append(OscMessage(client.recv(65536)))
+    return replies
 
 
 def send(port: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +73,7 @@ def test_a_signal_shuts_it_down_cleanly(signum: int, target_wav: Path) -> None:
     assert "Traceback" not in stderr
 
 
-def test_send_prints_the_replies(daemon: Daemon, target_wav: Path, tmp_path: Path) -> None:
+def test_send_prints_the_replies(daemon: Daemon, target_wav: Path, patch_dir: Path) -> None:
     result = send(daemon.port, "/synthmatch/ping")
     assert (result.returncode, result.stdout) == (0, f"/synthmatch/pong {__version__}\n")
     result = send(daemon.port, "/synthmatch/target/load", str(target_wav), "48")
@@ -66,10 +83,56 @@ def test_send_prints_the_replies(daemon: Daemon, target_wav: Path, tmp_path: Pat
     assert result.returncode == 0 and len(lines) == 9
     assert [line.split()[:2] for line in lines[:8]] == [["/synthmatch/progress", str(k)] for k in range(1, 9)]
     assert lines[-1].startswith("/synthmatch/match/done 8 ")
-    patch = tmp_path / "patch.json"
-    result = send(daemon.port, "/synthmatch/patch/save", str(patch))
-    assert result.returncode == 0 and result.stdout.startswith(f"/synthmatch/patch/saved {patch} ")
-    assert patch.is_file()
+    result = send(daemon.port, "/synthmatch/patch/save", "lead")
+    assert result.returncode == 0 and result.stdout.startswith(f"/synthmatch/patch/saved {patch_dir / 'lead.json'} ")
+    assert (patch_dir / "lead.json").is_file()
+
+
+def test_loads_in_one_bundle_supersede_each_other_and_ping_is_answered_meanwhile(
+    daemon: Daemon, target_wav: Path, tmp_path: Path
+) -> None:
+    hostile = tmp_path / "$(touch pwned).wav"  # a header claiming 2**31 - 1 Hz, refused before decoding
+    hostile.write_bytes(b"RIFF\x24\x00\x01\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\xff\xff\xff\x7f"
+                        b"\xfe\xff\xff\xff\x02\x00\x10\x00data\x00\x00\x01\x00" + bytes(65536))
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    for path, note in ((hostile, 48), (target_wav, 50), (target_wav, 52)):
+        bundle.add_content(build_msg("/synthmatch/target/load", [str(path), note]))
+    bundle.add_content(build_msg("/synthmatch/ping"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.sendto(bundle.build().dgram, ("127.0.0.1", daemon.port))
+        replies = receive_until(client, "/synthmatch/target/loaded")
+        assert [m.address for m in replies] == ["/synthmatch/error", "/synthmatch/error", "/synthmatch/pong",
+                                                "/synthmatch/target/loaded"]
+        for error in replies[:2]:
+            assert error.params[0] == "/synthmatch/target/load" and "superseded by a later load" in error.params[1]
+        assert replies[-1].params[0] == str(target_wav)
+        client.sendto(build_msg("/synthmatch/status").dgram, ("127.0.0.1", daemon.port))
+        assert receive_until(client, "/synthmatch/status")[-1].params[0] == "idle"
+        client.sendto(build_msg("/synthmatch/target/load", [str(hostile)]).dgram, ("127.0.0.1", daemon.port))
+        (refused,) = receive_until(client, "/synthmatch/error")
+    assert "sample rate of 2,147,483,647 Hz, outside 1,000..384,000 Hz" in refused.params[1]
+    assert not (Path.cwd() / "pwned").exists()
+
+
+def test_patch_save_writes_only_bare_names_into_the_patch_folder(
+    daemon: Daemon, target_wav: Path, patch_dir: Path, tmp_path: Path
+) -> None:
+    assert send(daemon.port, "/synthmatch/target/load", str(target_wav), "48").returncode == 0
+    assert send(daemon.port, "/synthmatch/match/start", "2").returncode == 0
+    bashrc = tmp_path / ".bashrc"
+    bashrc.write_text("# mine\n")
+    for name in (str(bashrc), "../escape", "sub/dir", ".hidden"):
+        result = send(daemon.port, "/synthmatch/patch/save", name)
+        assert result.returncode == 1 and f"/synthmatch/error /synthmatch/patch/save {name!r} is not a patch name" \
+            in result.stdout
+    patch_dir.mkdir(exist_ok=True)
+    (patch_dir / "notes.json").write_text("my notes")
+    result = send(daemon.port, "/synthmatch/patch/save", "notes")
+    assert result.returncode == 1 and "notes.json: exists and is not a synthmatch patch file" in result.stdout
+    assert bashrc.read_text() == "# mine\n" and (patch_dir / "notes.json").read_text() == "my notes"
+    assert not (tmp_path / "escape.json").exists() and daemon.ping().address == "/synthmatch/pong"
+    result = send(daemon.port, "/synthmatch/target/load", str(target_wav), "10")
+    assert result.returncode == 1 and "note 10 is outside the synth's playable range 36..84" in result.stdout
 
 
 def test_send_exits_1_on_an_error_or_no_reply(daemon: Daemon) -> None:

@@ -143,7 +143,8 @@ def test_the_daemon_plays_zynaddsubfx_over_jack_and_runs_to_done(
     That CC 74 over this MIDI path moves Zyn's recorded sound is shown by test_live_rig on the same rig code.
     """
     daemon = LiveDaemon("--synth", "zynaddsubfx", "--model", str(zyn_model), "--midi-port", "zynaddsubfx:midi_input",
-                        "--osc-target", f"127.0.0.1:{zynaddsubfx.osc_port}", "--audio-device", "zynaddsubfx")
+                        "--osc-target", f"127.0.0.1:{zynaddsubfx.osc_port}", "--audio-device", "zynaddsubfx",
+                        "--patch-dir", str(tmp_path))
     daemon_processes.append(daemon)
     assert "played live and recorded" in "".join(daemon.banner)
     assert "zynaddsubfx:midi_input" in jack.connections("synthmatch:out")
@@ -157,7 +158,8 @@ def test_the_daemon_plays_zynaddsubfx_over_jack_and_runs_to_done(
     print("zynaddsubfx live match distances:", [round(d, 3) for d in distances], "best", round(best, 3))
     assert steps == 3 and all(math.isfinite(d) and d > 0 for d in distances) and best <= min(distances)
 
-    (saved,) = daemon.ask("/synthmatch/patch/save", str(tmp_path / "patch.json"))
+    (saved,) = daemon.ask("/synthmatch/patch/save", "patch")
+    assert saved.params[0] == str(tmp_path / "patch.json")
     patch = json.loads((tmp_path / "patch.json").read_text())
     osc_only = [p for p in ZYN.parameters if p.midi is None and p.osc is not None]
     assert osc_only

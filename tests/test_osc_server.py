@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import socket
@@ -68,10 +67,11 @@ class Client:
         self.udp.close()
 
 
-def embedded_session(record: Recorder | None = None) -> MatchSession:
-    """The embedded daemon's session: the built-in synth and its shipped model."""
+def embedded_session(record: Recorder | None = None, patch_dir: Path | None = None) -> MatchSession:
+    """The embedded daemon's session: the built-in synth and its shipped model, saving into ``patch_dir``."""
     synth = open_synth("builtin")
-    return MatchSession(synth, OnnxAgent.load(default_model_dir(synth.definition), synth.definition), record=record)
+    agent = OnnxAgent.load(default_model_dir(synth.definition), synth.definition)
+    return MatchSession(synth, agent, record=record, patch_dir=patch_dir)
 
 
 @contextmanager
@@ -89,8 +89,8 @@ def serving(session: MatchSession) -> Iterator[OscServer]:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[OscServer, MatchSession]]:
-    session = embedded_session()
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OscServer, MatchSession]]:
+    session = embedded_session(patch_dir=tmp_path_factory.mktemp("patches"))
     with serving(session) as server:
         yield server, session
 
@@ -116,7 +116,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     return path, start
 
 
-def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float], tmp_path: Path,
+def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float],
                                 served: tuple[OscServer, MatchSession]) -> None:
     path, start_distance = target
     assert client.ask_one("/synthmatch/ping") == ("/synthmatch/pong", [__version__])
@@ -137,15 +137,14 @@ def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float], tmp_
     assert (state, step) == ("idle", 32)
     assert distance == pytest.approx(progress[-1][1], rel=1e-6) and best_distance == pytest.approx(best, rel=1e-6)
 
-    patch_file = tmp_path / "patch.json"
-    assert client.ask_one("/synthmatch/patch/save", str(patch_file))[0] == "/synthmatch/patch/saved"
+    patch_file = served[1].patch_dir / "patch.json"
+    assert client.ask_one("/synthmatch/patch/save", "patch")[1][0] == str(patch_file)  # the full path written
     data = json.loads(patch_file.read_text())
     assert data["synth"]["name"] == "builtin" and data["distance"] == pytest.approx(best, rel=1e-6)
     assert set(data["parameters"]) == set(data["normalised"]) and len(data["parameters"]) == 20
     assert data["target"] == str(path) and data["created"]
     assert read_patch(patch_file).note == 52
-    assert [p.name for p in tmp_path.iterdir()] == ["patch.json"]  # no temporary file left beside it
-    assert oct(os.stat(patch_file).st_mode & 0o777) == "0o644"
+    assert [p.name for p in patch_file.parent.iterdir()] == ["patch.json"]  # no temporary file left beside it
 
     assert client.ask_one("/synthmatch/patch/undo") == ("/synthmatch/patch/undone", [])
     np.testing.assert_array_equal(served[1].snapshot().current_params, before)
@@ -182,7 +181,7 @@ def test_stop_ends_a_running_match_with_done(client: Client, target: tuple[Path,
         ("/synthmatch/match/start", [True], "must be int, got OSC true"),
         ("/synthmatch/match/start", [0], "max_steps 0 must be 1..4096"),
         ("/synthmatch/match/stop", [], "no match is running"),
-        ("/synthmatch/patch/save", ["/no/such/folder/p.json"], "no such folder"),
+        ("/synthmatch/patch/save", ["/no/such/folder/p.json"], "'/no/such/folder/p.json' is not a patch name"),
         ("/synthmatch/target/record", [1.0], "no audio input is configured"),
         ("/synthmatch/status", ["now"], "takes 0 argument(s), got 1"),
     ],
@@ -271,4 +270,4 @@ def test_the_python_example_in_the_docs_runs(served: tuple[OscServer, MatchSessi
     namespace: dict[str, Any] = {}
     exec(example.replace("9000", str(served[0].port)), namespace)
     assert namespace["steps"] == 32 and namespace["best_distance"] < target[1]
-    assert (tmp_path / "patch.json").is_file() and "/synthmatch/match/done 32" in capsys.readouterr().out
+    assert (served[1].patch_dir / "patch.json").is_file() and "/synthmatch/match/done 32" in capsys.readouterr().out
