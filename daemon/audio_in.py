@@ -21,7 +21,7 @@ import numpy.typing as npt
 import sounddevice as sd
 from scipy.signal import resample_poly
 
-from synthmatch.daemon.midi_out import TransportError
+from synthmatch.daemon.transport_errors import TransportError
 
 log = logging.getLogger(__name__)
 

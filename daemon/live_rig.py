@@ -11,32 +11,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from synthmatch.daemon.audio_in import AudioInput
 from synthmatch.daemon.external_synth import ExternalSynth
-from synthmatch.daemon.midi_out import MidiOutput, TransportError
+from synthmatch.daemon.midi_out import MidiOutput
 from synthmatch.daemon.osc_out import OscOutput, startup_messages
 from synthmatch.daemon.parameter_sender import ParameterSender
+from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
+from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import SynthDefinition
 from synthmatch.synths import Synth, open_synth
 
 log = logging.getLogger(__name__)
-
-
-class ParameterSink(Protocol):
-    """Somewhere accepted patches go: MIDI CC / NRPN, OSC. Sends only what changed since the last call."""
-
-    def send(self, params: npt.NDArray[np.float64]) -> int:
-        """Send the normalised patch ``params[P]``; returns how many messages went out."""
-        ...
-
-    def close(self) -> None:
-        """Release the ports; later sends raise."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -99,10 +89,6 @@ class LiveInput:
         if self._input is not None:
             self._input.close()
             self._input = None
-
-
-#: Longest recording that :attr:`LiveRig.record` takes, in seconds.
-MAX_RECORD_S = 30.0
 
 
 def render_mode(definition: SynthDefinition, options: LiveOptions) -> Literal["in-process", "live"]:

@@ -12,6 +12,7 @@ from typing import Literal, TypeVar
 
 import rtmidi
 
+from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import MidiTransport, SynthDefinition
 
 MidiApi = Literal["auto", "alsa", "jack"]
@@ -23,10 +24,6 @@ NRPN_MSB, NRPN_LSB, DATA_MSB, DATA_LSB = 99, 98, 6, 38
 #: What ``port`` says to make a new port that others connect to, instead of joining an existing one.
 VIRTUAL = "virtual"
 _APIS = {"alsa": rtmidi.API_LINUX_ALSA, "jack": rtmidi.API_UNIX_JACK}
-
-
-class TransportError(RuntimeError):
-    """A MIDI port, OSC destination or audio device is missing or went away; the message says which and the fix."""
 
 
 def note_channel(definition: SynthDefinition) -> int:

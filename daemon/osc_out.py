@@ -13,7 +13,7 @@ from typing import Any
 
 from pythonosc.udp_client import SimpleUDPClient
 
-from synthmatch.daemon.midi_out import TransportError
+from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import SynthDefinition
 
 OscArgument = int | float | str

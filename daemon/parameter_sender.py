@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.daemon.midi_out import MidiOutput, TransportError, control_messages, note_channel, note_off, note_on
+from synthmatch.daemon.midi_out import MidiOutput, control_messages, note_channel, note_off, note_on
 from synthmatch.daemon.osc_out import OscOutput, note_messages
+from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import Parameter, SynthDefinition
 from synthmatch.params import to_midi, to_osc
 
@@ -20,7 +21,7 @@ Sent = int | float
 
 
 class ParameterSender:
-    """A :class:`~synthmatch.daemon.live_rig.ParameterSink` over MIDI and/or OSC that also plays notes."""
+    """A :class:`~synthmatch.daemon.rig_contract.ParameterSink` over MIDI and/or OSC that also plays notes."""
 
     def __init__(self, definition: SynthDefinition, midi: MidiOutput | None, osc: OscOutput | None) -> None:
         self.definition = definition

@@ -10,13 +10,13 @@ from live_stack import JackServer, jack  # noqa: F401 (fixture)
 
 from synthmatch.daemon.midi_out import (
     MidiOutput,
-    TransportError,
     control_messages,
     find_port,
     note_channel,
     note_off,
     note_on,
 )
+from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import MidiTransport, find_definition
 
 

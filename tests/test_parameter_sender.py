@@ -11,9 +11,9 @@ import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
-from synthmatch.daemon.midi_out import TransportError
 from synthmatch.daemon.osc_out import OscOutput, note_messages, parse_osc_target, startup_messages
 from synthmatch.daemon.parameter_sender import ParameterSender
+from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import find_definition, parse_definition
 
 
