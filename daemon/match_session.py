@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from synthmatch.agent import Mel, OnnxAgent
 from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file
-from synthmatch.daemon.live_rig import MAX_RECORD_S, ParameterSink
+from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
 from synthmatch.patches import Patch, default_patch_dir, save_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
