@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from synthmatch.name_hints import did_you_mean
 from synthmatch.params import normalise
 
 Kind = Literal["builtin", "vst3", "external"]
@@ -145,14 +146,7 @@ class SynthDefinition:
         for p in self.parameters:
             if p.name == name:
                 return p
-        raise KeyError(f"{self.name} has no parameter {name!r}{_did_you_mean(name, self.parameter_names)}")
-
-
-def _did_you_mean(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=3)
-    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(choices)}"
+        raise KeyError(f"{self.name} has no parameter {name!r}{did_you_mean(name, self.parameter_names)}")
 
 
 def _need(table: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
@@ -375,5 +369,5 @@ def find_definition(name_or_path: str | Path) -> SynthDefinition:
         if path.stem == text:
             return load_definition(path)
         names.append(path.stem)
-    raise DefinitionError(f"no synth definition named {text!r}{_did_you_mean(text, sorted(set(names)))}")
+    raise DefinitionError(f"no synth definition named {text!r}{did_you_mean(text, sorted(set(names)))}")
 

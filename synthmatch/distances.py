@@ -11,7 +11,6 @@ once for the target, then :func:`log_spectra_distance` every step. Every spectro
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy.typing as npt
 
 from synthmatch.features import FeatureSettings, mfcc, stft_magnitude, stft_power
 from synthmatch.loudness import equal_loudness
+from synthmatch.name_hints import did_you_mean
 
 Audio = npt.NDArray[np.floating]
 Distances = npt.NDArray[np.float64]
@@ -184,6 +184,5 @@ def audio_distance(name: str) -> AudioDistance:
     try:
         return DISTANCES[name]
     except KeyError:
-        close = difflib.get_close_matches(name, DISTANCES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, DISTANCES, list_known=False)
         raise KeyError(f"no distance called {name!r}; choose one of {', '.join(DISTANCES)}{hint}") from None

@@ -10,7 +10,6 @@ the file, the key, the value and the valid range. ``--config`` takes a path or t
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 
 import tomli_w
 
+from synthmatch.name_hints import did_you_mean
 from synthmatch.training.algorithm import ALGORITHMS
 from synthmatch.training.environment import DEFAULT_MAX_STEP
 from synthmatch.training.networks import NetworkConfig
@@ -137,7 +137,7 @@ class TrainConfig:
         if not 0.0 < self.max_step <= 1.0:
             raise ValueError(f"max_step {self.max_step} is outside (0, 1]: it is a fraction of each parameter's range")
         if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo {self.algo!r} is not an algorithm{_did_you_mean(self.algo, list(ALGORITHMS))}")
+            raise ValueError(f"algo {self.algo!r} is not an algorithm{did_you_mean(self.algo, ALGORITHMS)}")
 
     @property
     def algorithm_config(self) -> Any:
@@ -169,7 +169,7 @@ def find_config(name_or_path: str | Path) -> Path:
         return Path(str(resources.files("synthmatch.training").joinpath("configs", f"{name}.toml")))
     raise FileNotFoundError(
         f"training config {name!r} is neither a file nor a shipped config"
-        f"{_did_you_mean(name, shipped_config_names())}; give a path to a TOML file or a shipped name"
+        f"{did_you_mean(name, shipped_config_names())}; give a path to a TOML file or a shipped name"
     )
 
 
@@ -197,7 +197,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     for key in data:
         if key not in names:
-            raise ValueError(f"{where}: unknown key {key!r}{_did_you_mean(key, names)}")
+            raise ValueError(f"{where}: unknown key {key!r}{did_you_mean(key, names)}")
     values = {key: _value(hints[key], value, f"{where}: {key}") for key, value in data.items()}
     try:
         return cls(**values)
@@ -225,8 +225,3 @@ def _check_positive(config: object, names: tuple[str, ...], allow_zero: bool = F
         if value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else "> 0"
             raise ValueError(f"{name} must be {bound}, got {value}")
-
-
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=3)
-    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(choices)}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import difflib
 import os
 import re
 import threading
@@ -34,6 +33,7 @@ import pedalboard
 from pedalboard._pedalboard import _PythonExternalPluginMixin, to_python_parameter_name
 
 from synthmatch.definitions import DefinitionError, Parameter, SynthDefinition
+from synthmatch.name_hints import did_you_mean
 from synthmatch.params import denormalise, step_index
 from synthmatch.synths import DefinitionSynth, MidiValues, SynthUnavailable, check_notes, check_params
 
@@ -215,10 +215,9 @@ def bind_parameters(definition: SynthDefinition, plugin: pedalboard.VST3Plugin) 
         name = parameter.plugin_name or parameter.name
         if name not in by_name:
             known = [n for n in by_name if not MIDI_STAND_IN.match(n)]
-            close = difflib.get_close_matches(name, known, n=3)
             raise DefinitionError(
                 f"{definition.source or definition.name} parameter {parameter.name!r}: the plugin has no "
-                f"parameter {name!r}{'; did you mean ' + ', '.join(close) + '?' if close else ''} "
+                f"parameter {name!r}{did_you_mean(name, known, list_known=False)} "
                 f"Its parameters: {', '.join(known)}. Set plugin_name to one of them."
             )
         index = by_name[name]
