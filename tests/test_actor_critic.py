@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from synthmatch.features import FeatureSettings
-from synthmatch.training.algorithm import Algorithm, Batch
+from synthmatch.training.actor_critic import Batch
+from synthmatch.training.algorithm import Algorithm
 from synthmatch.training.networks import Critic, NetworkConfig, Policy, build_observer
 from synthmatch.training.sac import SAC, SacConfig
 from synthmatch.training.td3 import TD3, Td3Config

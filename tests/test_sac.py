@@ -13,7 +13,9 @@ import torch
 from test_actor_critic import changed, make_sac, observations, parameters, replay_batch
 from torch import nn
 
-from synthmatch.training.algorithm import ALGORITHMS, algorithm_class, polyak_update
+from synthmatch.training.actor_critic import polyak_update
+from synthmatch.training.algorithm import ALGORITHMS, algorithm_class
+from synthmatch.training.config import TrainConfig
 from synthmatch.training.sac import SAC, SacConfig, sample_squashed_gaussian
 
 torch.set_num_threads(1)
@@ -22,6 +24,9 @@ torch.set_num_threads(1)
 def test_registry_builds_sac_and_suggests_the_closest_name() -> None:
     assert algorithm_class("sac") is SAC
     assert set(ALGORITHMS) == {"sac", "td3", "probe"}
+    for name, entry in ALGORITHMS.items():  # each has its table of settings in a training config
+        config = TrainConfig(algo=name)
+        assert isinstance(config.algorithm_config, entry.settings) and config.algorithm_config is getattr(config, name)
     with pytest.raises(ValueError, match=r"unknown algorithm 'sacc' \(did you mean 'sac'\?\); known: sac, td3, probe"):
         algorithm_class("sacc")
 

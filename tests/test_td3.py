@@ -9,7 +9,8 @@ import pytest
 import torch
 from test_actor_critic import changed, make_td3, observations, parameters, replay_batch
 
-from synthmatch.training.algorithm import algorithm_class, anchored_actor_loss
+from synthmatch.training.actor_critic import anchored_actor_loss
+from synthmatch.training.algorithm import algorithm_class
 from synthmatch.training.td3 import TD3, Td3Config
 
 torch.set_num_threads(1)

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from synthmatch.training.algorithm import Batch, Observation, check_field, embed, observation_tensors
+from synthmatch.training.actor_critic import Batch, Observation, check_field, embed, observation_tensors
 from synthmatch.training.networks import Critic, Policy
 from synthmatch.training.reward_probe import ProbeSettings
 

@@ -4,7 +4,8 @@ Reads top to bottom: the config, the squashed Gaussian, then :class:`SAC` (act, 
 The policy is a Gaussian over pre-tanh steps, squashed by tanh into [-1, 1]; the environment multiplies the
 step by its ``max_step``, so nothing here scales actions. Exploring samples from that squashed Gaussian; not
 exploring (evaluation, export, the daemon) is ``Policy.forward``, tanh of the mean, the very module exported.
-Observer sharing, the critic warm-up and the batch layout are described in :mod:`synthmatch.training.algorithm`.
+Observer sharing and the critic warm-up are described in :mod:`synthmatch.training.actor_critic`, the batch
+layout in :mod:`synthmatch.training.algorithm`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from synthmatch.training.algorithm import (
+from synthmatch.training.actor_critic import (
     ActorCriticConfig,
     Batch,
     Observation,

@@ -5,7 +5,8 @@ Reads top to bottom: the config, then :class:`TD3` (act, bootstrap target, updat
 ``max_step``, so nothing here scales actions. Exploring adds Gaussian noise to that action and clips the sum to
 [-1, 1]; not exploring (evaluation, export, the daemon) adds nothing. The bootstrap target smooths the target
 policy's action with clipped noise, and the actor and all target networks move every ``policy_delay`` updates.
-Observer sharing, the critic warm-up and the batch layout are described in :mod:`synthmatch.training.algorithm`.
+Observer sharing and the critic warm-up are described in :mod:`synthmatch.training.actor_critic`, the batch
+layout in :mod:`synthmatch.training.algorithm`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from synthmatch.training.algorithm import (
+from synthmatch.training.actor_critic import (
     ActorCriticConfig,
     Batch,
     Observation,
