@@ -15,6 +15,7 @@ import torch
 
 from synthmatch.cli import main
 from synthmatch.training import train as train_module
+from synthmatch.training import training_run
 from synthmatch.training.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from synthmatch.training.config import load_config, shipped_config_names
 from synthmatch.training.replay import ReplayBuffer
@@ -218,4 +219,4 @@ def interrupt_after_checkpoint(monkeypatch: pytest.MonkeyPatch, count: int) -> N
             raise KeyboardInterrupt
         return path
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(training_run, "save_checkpoint", save_then_interrupt)

@@ -220,7 +220,7 @@ def load_run(run_dir: Path) -> TrainedRun:
     """
     from synthmatch.training.checkpoints import checkpoint_path, load_checkpoint
     from synthmatch.training.config import load_config
-    from synthmatch.training.train import CONFIG_FILE, plan
+    from synthmatch.training.training_run import CONFIG_FILE, plan
 
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
