@@ -2,30 +2,32 @@
 
 A standard-library HTTP server in a thread serves two things: the page (``live_view.html``, package data, its
 script and style inline, so nothing comes from another host) and ``/state.json``, the session's snapshot as JSON,
-which the page polls a few times a second. The server only reads the session; it never changes it.
+which the page polls a few times a second. The server only reads the session; it never changes it. It serves
+through :mod:`synthmatch.daemon.local_http_server`: few threads, deadlines, and only this machine's Host names.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, cast
 
 import numpy as np
 
 from synthmatch.agent import Mel
-from synthmatch.daemon.background_server import BackgroundServer
+from synthmatch.daemon.local_http_server import (
+    MAX_CONNECTIONS,
+    REQUEST_TIMEOUT_S,
+    LocalHTTPServer,
+    LocalRequestHandler,
+)
 from synthmatch.daemon.match_session import MatchSession, SessionSnapshot, SessionState
 from synthmatch.daemon.osc_server import DEFAULT_HOST, resolve_udp
 from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise, step_index
 from synthmatch.reach import reach_sentence
-
-log = logging.getLogger(__name__)
 
 #: The view's TCP port unless told otherwise (the OSC commands use UDP 9000).
 DEFAULT_VIEW_PORT = 9001
@@ -78,7 +80,7 @@ def _mel_rows(mel: Mel | None) -> list[list[int]] | None:
     return None if mel is None else np.rint(mel).astype(int).tolist()
 
 
-class _Request(BaseHTTPRequestHandler):
+class _Request(LocalRequestHandler):
     """One GET: the page or the state; anything else is 404."""
 
     server_version = "synthmatch-view"
@@ -87,41 +89,34 @@ class _Request(BaseHTTPRequestHandler):
         view = cast(LiveView, self.server)
         path = self.path.split("?", 1)[0]
         if path == PAGE_PATH:
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", view.page)
+            self.send_body(HTTPStatus.OK, "text/html; charset=utf-8", view.page)
         elif path == STATE_PATH:
-            self._send(HTTPStatus.OK, "application/json", json.dumps(view.state(), allow_nan=False).encode())
+            self.send_body(HTTPStatus.OK, "application/json", json.dumps(view.state(), allow_nan=False).encode())
         else:
-            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
+            self.send_body(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
                        f"no such page: {path}; the live view is at {PAGE_PATH}, its data at {STATE_PATH}\n".encode())
 
-    def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("view %s: " + format, self.client_address[0], *args)
-
-
-class LiveView(BackgroundServer, ThreadingHTTPServer):
+class LiveView(LocalHTTPServer):
     """The live view's HTTP server on ``host:port`` (port 0: any free one), serving one session's state."""
 
-    daemon_threads = True
     thread_name = "synthmatch-view"
 
     def __init__(self, session: MatchSession, model: str, mel_range_db: tuple[float, float],
-                 host: str = DEFAULT_HOST, port: int = DEFAULT_VIEW_PORT) -> None:
-        """Serve ``session``'s state; ``model`` names the model folder, ``mel_range_db`` the log-mels' range."""
+                 host: str = DEFAULT_HOST, port: int = DEFAULT_VIEW_PORT, max_connections: int = MAX_CONNECTIONS,
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+        """Serve ``session``'s state; ``model`` names the model folder, ``mel_range_db`` the log-mels' range.
+
+        ``max_connections`` and ``request_timeout_s`` bound the connections (see the guards in
+        :mod:`synthmatch.daemon.local_http_server`).
+        """
         self.session = session
         self.model = model
         self.mel_range_db = mel_range_db
         self.page = resources.files("synthmatch.daemon").joinpath("live_view.html").read_bytes()
         try:
             self.address_family, address = resolve_udp(host, port)  # the same address for TCP
-            super().__init__(address, _Request)
+            super().__init__(address, _Request, max_connections, request_timeout_s)
         except OSError as err:
             raise OSError(
                 f"cannot serve the live view on {host}:{port}: {err.strerror or err}; another program may be "

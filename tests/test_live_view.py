@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -20,7 +22,12 @@ from daemon_process import DAEMON, Daemon
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
+from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.daemon.config import DaemonConfigError, load_config
+from synthmatch.daemon.live_view import LiveView
+from synthmatch.daemon.local_http_server import MAX_CONNECTIONS
+from synthmatch.daemon.match_session import MatchSession
+from synthmatch.synths import open_synth
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -139,6 +146,90 @@ def test_the_config_file_turns_the_view_on(tmp_path: Path) -> None:
     path.write_text("view_port = 70000\n")
     with pytest.raises(DaemonConfigError, match="view_port = 70000 must be an integer in 0..65535"):
         load_config(path, {})
+
+
+def thread_count(pid: int) -> int:
+    """How many threads the process ``pid`` runs now, as Linux counts them."""
+    found = re.search(r"^Threads:\s+(\d+)$", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    assert found is not None
+    return int(found[1])
+
+
+def is_closed(connection: socket.socket) -> bool:
+    """Whether the other end has closed ``connection`` (it reads as ended), without waiting."""
+    connection.setblocking(False)
+    try:
+        return connection.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def get_state(port: int, host_header: str) -> tuple[int, bytes]:
+    """GET /state.json from 127.0.0.1:``port`` with the given Host header; the status and the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/state.json", headers={"Host": host_header})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_idle_connections_hold_few_threads_and_the_view_still_answers(daemon: ViewDaemon) -> None:
+    port, pid = int(daemon.url.rsplit(":", 1)[1].strip("/")), daemon.process.pid
+    before = thread_count(pid)
+    idle = []
+    try:
+        for _ in range(300):  # each would have held a thread and a descriptor in the daemon until it exited
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        assert daemon.state()["state"] == "idle"  # answered while all 300 are open
+        assert thread_count(pid) <= before + MAX_CONNECTIONS
+        assert sum(is_closed(connection) for connection in idle) >= len(idle) - MAX_CONNECTIONS
+    finally:
+        for connection in idle:
+            connection.close()
+    assert daemon.state()["state"] == "idle"
+
+
+def test_only_this_machines_host_names_are_answered(daemon: ViewDaemon) -> None:
+    port = int(daemon.url.rsplit(":", 1)[1].strip("/"))
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
+        status, body = get_state(port, host)
+        assert status == 200 and json.loads(body)["state"] == "idle", host
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "127.0.0.1:1", ""):
+        status, body = get_state(port, host)  # a page that rebinds evil.example to 127.0.0.1 sends the first two
+        assert status == 421 and b"is not this machine" in body and b"state" not in body, host
+
+
+@pytest.fixture
+def quick_view() -> Iterator[LiveView]:
+    """A live view in this process whose requests must arrive within half a second."""
+    synth = open_synth("builtin")
+    session = MatchSession(synth, OnnxAgent.load(default_model_dir(synth.definition), synth.definition))
+    view = LiveView(session, "builtin", (-80.0, 20.0), port=0, request_timeout_s=0.5)
+    view.start()
+    yield view
+    view.close()
+    session.close()
+
+
+def test_a_request_that_trickles_in_is_cut_off_at_the_deadline(quick_view: LiveView) -> None:
+    with socket.create_connection(("127.0.0.1", quick_view.port), timeout=10) as slow:
+        slow.sendall(b"GET /state.json HTTP/1.1\r\n")
+        began, cut_off = time.monotonic(), False
+        while not cut_off and time.monotonic() - began < 10.0:
+            try:
+                slow.sendall(b"X")  # a header byte now and then: each read on its own would not time out
+                time.sleep(0.05)
+                cut_off = is_closed(slow)
+                slow.setblocking(True)
+            except (BrokenPipeError, ConnectionResetError):
+                cut_off = True
+    assert cut_off, "a slowloris connection was still open after 10 s"
+    status, body = get_state(quick_view.port, f"127.0.0.1:{quick_view.port}")
+    assert status == 200 and json.loads(body)["state"] == "idle"
 
 
 def png_size(data: bytes) -> tuple[int, int]:
