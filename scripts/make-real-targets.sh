@@ -5,10 +5,22 @@
 #
 # Usage: scripts/make-real-targets.sh [OUT_DIR]                (default: bench/targets/real/)
 #        scripts/make-real-targets.sh --training [OUT_DIR]     (default: bench/targets/train-real/)
+#        scripts/make-real-targets.sh --sets [OUT_DIR]         (default: bench/targets/real-sets/)
 #
 # --training renders the recordings RL may train on (`[rl] recordings` in a training config) instead: 24 other GM
 # instruments (none of the 12 above) at 6 pitches each (144 WAVs), from another soundfont, FluidR3_GM (Debian
 # package fluid-soundfont-gm), so that the evaluation's real set shares neither an instrument nor a sample with it.
+#
+# --sets renders the real evaluation sets at users' levels (default bench/targets/real-sets/), three disjoint
+# sets, 112 notes, every file peak-normalised to -3 dBFS (synthmatch.training.real_sets; docs/evaluation.md):
+#   gm/      the 12 evaluation instruments above from TimGM6mb, 4 pitches each, held 0.3 / 0.6 / 1.0 / 1.4 s
+#            (by pitch), 2 s long (48 notes);
+#   nekobi/  32 random patches of Nekobi (synthmatch's vst3 synth; scripts/build-nekobi.sh), random notes in its
+#            range, held 0.2 .. 1.2 s, 2 s long, 44.1 kHz;
+#   zyn/     32 random parameter settings of ZynAddSubFX's default voice (no preset: its factory banks are
+#            reserved for an independent check, like the MuseScore General soundfont, and used for nothing here),
+#            played over OSC on a private JACK server (dummy driver) and recorded with jack_rec, 48 kHz.
+# None of them is a training source (training recordings: FluidR3_GM; RL targets: the built-in synth).
 #
 # Idempotent: a file that exists is kept, a missing one is rendered; the same soundfont and fluidsynth give the
 # same bytes (checked with sha256sum over two runs). Every note: program change, note-on at velocity 100, note-off
@@ -19,12 +31,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+GATES_MS="600"
+LENGTH_MS=1500
 if [ "${1:-}" = --training ]; then
     shift
     OUT_DIR="${1:-bench/targets/train-real}"
     SOUNDFONT=/usr/share/sounds/sf2/FluidR3_GM.sf2
     PACKAGE=fluid-soundfont-gm
     SET=training
+elif [ "${1:-}" = --sets ]; then
+    shift
+    SETS_DIR="${1:-bench/targets/real-sets}"
+    OUT_DIR="$SETS_DIR/gm"
+    SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2
+    PACKAGE=timgm6mb-soundfont
+    SET=sets
+    GATES_MS="300 600 1000 1400"
+    LENGTH_MS=2000
 else
     OUT_DIR="${1:-bench/targets/real}"
     SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2
@@ -97,15 +120,20 @@ rendered=0
 kept=0
 while read -r program name notes; do
     [ -n "$program" ] || continue
+    gates=($GATES_MS)
+    index=0
     for note in $notes; do
+        gate_ms=${gates[$((index % ${#gates[@]}))]}
+        index=$((index + 1))
         file="$(printf '%s/%03d-%s-n%03d.wav' "$OUT_DIR" "$program" "$name" "$note")"
         if [ -f "$file" ]; then kept=$((kept + 1)); continue; fi
-        "$PYTHON" - "$program" "$note" "$WORK/note.mid" <<'PY'
-"""Write a one-note Standard MIDI File: program change, note-on at 0 s, note-off at 0.6 s, end at 1.5 s."""
+        "$PYTHON" - "$program" "$note" "$WORK/note.mid" "$gate_ms" "$LENGTH_MS" <<'PY'
+"""Write a one-note Standard MIDI File: program change, note-on at 0 s, note-off after GATE ms, end at LENGTH ms."""
 import struct
 import sys
 
 program, note, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+gate_ms, length_ms = int(sys.argv[4]), int(sys.argv[5])
 TICKS_PER_QUARTER = 480  # at the default tempo of 120 bpm: 960 ticks per second
 
 
@@ -122,8 +150,8 @@ def delta(ticks: int) -> bytes:
 events = (
     delta(0) + bytes([0xC0, program])
     + delta(0) + bytes([0x90, note, 100])
-    + delta(576) + bytes([0x80, note, 0])
-    + delta(864) + bytes([0xFF, 0x2F, 0x00])
+    + delta(gate_ms * 96 // 100) + bytes([0x80, note, 0])
+    + delta((length_ms - gate_ms) * 96 // 100) + bytes([0xFF, 0x2F, 0x00])
 )
 with open(path, "wb") as midi:
     midi.write(b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_QUARTER))
@@ -156,3 +184,26 @@ PY
     done
 done <<< "$INSTRUMENTS"
 echo "make-real-targets: $rendered rendered, $kept already there, in $OUT_DIR" >&2
+
+[ "$SET" = sets ] || exit 0
+# The other two sets, then every file of the three at -3 dBFS peak.
+"$PYTHON" -m synthmatch.training.real_sets synth nekobi "$SETS_DIR/nekobi" --count 32 --seed 12 >&2
+for tool in jackd jack_wait jack_rec zynaddsubfx; do
+    command -v "$tool" >/dev/null || { echo "make-real-targets: $tool missing: apt-get install --no-install-recommends jackd2 zynaddsubfx" >&2; exit 1; }
+done
+export JACK_DEFAULT_SERVER="synthmatch-real-sets-$$"  # a private JACK server: nobody else's is touched
+ZYN_OSC_PORT=17777
+jackd -d dummy -r 48000 -p 256 >"$WORK/jackd.log" 2>&1 &
+JACKD_PID=$!
+ZYN_PID=
+trap '[ -z "$ZYN_PID" ] || kill "$ZYN_PID"; kill "$JACKD_PID"; wait; rm -rf "$WORK"' EXIT
+jack_wait -w -t 10 >/dev/null
+zynaddsubfx -U -O jack -I jack -P "$ZYN_OSC_PORT" -r 48000 >"$WORK/zyn.log" 2>&1 &
+ZYN_PID=$!
+for _ in $(seq 50); do jack_lsp 2>/dev/null | grep -q zynaddsubfx:out_1 && break; sleep 0.2; done
+sleep 1  # zyn answers OSC a moment after its ports appear
+"$PYTHON" -m synthmatch.training.real_sets zyn "$SETS_DIR/zyn" --count 32 --seed 12 --osc-port "$ZYN_OSC_PORT" >&2
+for folder in gm nekobi zyn; do
+    printf '*\n' > "$SETS_DIR/$folder/.gitignore"
+    "$PYTHON" -m synthmatch.training.real_sets normalise "$SETS_DIR/$folder" >&2
+done
