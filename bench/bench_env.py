@@ -14,8 +14,8 @@ import gymnasium as gym
 
 from bench.report import report
 from synthmatch.definitions import DefinitionError
+from synthmatch.environment_registration import ENV_ID
 from synthmatch.synths import Synth, SynthUnavailable, open_synth
-from synthmatch.training.registration import ENV_ID
 from synthmatch.training.vector_environment import SynthMatchVectorEnv
 
 COLUMNS = ("env", "synth", "num_envs", "steps", "seconds", "env_steps_per_s", "ms_per_step", "note")

@@ -13,3 +13,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
+
+from synthmatch.environment_registration import register_environments  # noqa: E402  (after the BLAS setting)
+
+register_environments()  # gymnasium.make("synthmatch/SynthMatch-v0") works after `import synthmatch`

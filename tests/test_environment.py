@@ -14,7 +14,7 @@ import pytest
 from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
-import synthmatch.training  # noqa: F401  (registers the environments)
+from synthmatch.environment_registration import ENV_IDS, MAX_EPISODE_STEPS
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import (
@@ -25,7 +25,6 @@ from synthmatch.training.environment import (
     SynthMatchEnv,
     calibrate_success_threshold,
 )
-from synthmatch.training.registration import ENV_IDS, MAX_EPISODE_STEPS
 from synthmatch.training.vector_environment import SynthMatchVectorEnv
 
 REGISTERED = sorted(i for i in gym.registry if i.startswith("synthmatch/"))

@@ -1,10 +1,6 @@
 """The offline wing: the Gymnasium environment, training, export and evaluation.
 
-Importing this package registers ``synthmatch/SynthMatch-v0`` with Gymnasium (see
-:mod:`synthmatch.training.registration`; ``gymnasium.make("synthmatch.training:synthmatch/SynthMatch-v0")``
-imports it for you). It imports the core's synths and features; neither the core nor the live wing imports it.
+``synthmatch/SynthMatch-v0`` is registered with Gymnasium by ``import synthmatch`` (see
+:mod:`synthmatch.environment_registration`), which imports neither this package nor torch. It imports the core's
+synths and features; neither the core nor the live wing imports it.
 """
-
-from synthmatch.training.registration import register_environments
-
-register_environments()

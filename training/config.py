@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import tomli_w
 
+from synthmatch.environment_registration import MAX_EPISODE_STEPS
 from synthmatch.name_hints import did_you_mean
 from synthmatch.training.algorithm import ALGORITHMS
 from synthmatch.training.environment import DEFAULT_MAX_STEP
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.probe import ProbeConfig
-from synthmatch.training.registration import MAX_EPISODE_STEPS
 from synthmatch.training.sac import SacConfig
 from synthmatch.training.td3 import Td3Config
 

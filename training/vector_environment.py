@@ -11,6 +11,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from synthmatch.environment_registration import MAX_EPISODE_STEPS
 from synthmatch.features import FeatureSettings
 from synthmatch.training.environment import (
     DEFAULT_MAX_STEP,
@@ -21,7 +22,6 @@ from synthmatch.training.environment import (
     Observation,
     SynthLike,
 )
-from synthmatch.training.registration import MAX_EPISODE_STEPS
 from synthmatch.training.reward_probe import ProbeSettings, reward_gradient
 from synthmatch.training.targets import Target
 
