@@ -2,7 +2,8 @@
 
 "Match inside, show outside": a builtin or VST3 definition is matched on an in-process copy while every accepted
 change is also sent over MIDI CC / OSC to the DAW's instance or the hardware; an external definition (or
-``render="live"``) is matched by playing the note over MIDI/OSC and recording it with sounddevice.
+``render="live"``) is matched by playing the note over MIDI/OSC and recording it with sounddevice, which is
+imported only when an input is opened: a daemon that renders in-process runs where PortAudio is not installed.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.daemon.audio_in import AudioInput
-from synthmatch.daemon.external_synth import ExternalSynth
 from synthmatch.daemon.midi_out import MidiOutput
 from synthmatch.daemon.osc_out import OscOutput, startup_messages
 from synthmatch.daemon.parameter_sender import ParameterSender
@@ -25,6 +24,9 @@ from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
 from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import SynthDefinition
 from synthmatch.synths import Synth, open_synth
+
+if TYPE_CHECKING:
+    from synthmatch.daemon.audio_in import AudioInput
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,11 @@ class LiveInput:
     def open(self) -> AudioInput:
         """The open input (opened now if it is not yet); AudioDeviceError for a missing device."""
         if self._input is None:
+            try:
+                from synthmatch.daemon.audio_in import AudioInput  # sounddevice: here, where audio is recorded
+            except OSError as err:  # sounddevice finds no PortAudio library
+                raise TransportError(f"recording needs the PortAudio library, and {err}: install it "
+                                     "(apt-get install libportaudio2) or load targets from files") from None
             self._input = AudioInput(self._options.audio_device, self._options.audio_channel, self._sample_rate)
         return self._input
 
@@ -121,7 +128,9 @@ def open_live_rig(definition: SynthDefinition, options: LiveOptions) -> LiveRig:
             if sender.unrouted:
                 log.warning("%s: no open output reaches %s; the match moves them without effect",
                             definition.name, ", ".join(sender.unrouted))
-            synth = ExternalSynth(definition, sender, live_input.open())
+            audio_input = live_input.open()
+            from synthmatch.daemon.external_synth import ExternalSynth  # it records: sounddevice only now
+            synth = ExternalSynth(definition, sender, audio_input)
     except Exception:
         live_input.close()
         if sender is not None:
