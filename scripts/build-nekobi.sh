@@ -8,14 +8,19 @@
 #   Output: DIR/Nekobi.vst3, where DIR is --prefix, else $SYNTHMATCH_VST3_DIR, else <repo>/.cache/vst3
 #   (the first folder synthmatch's vst3 backend looks in, and git-ignored).
 #   The downloaded source tarball is kept in <repo>/.cache/dpf-plugins so a rebuild does not fetch it again.
-# Needs root (or sudo) only for the apt steps, and only when something is missing:
-#   deb-src in /etc/apt/sources.list.d/debian.sources, the packages dpf-source g++ make pkg-config xz-utils.
+#   The source is fetched through a private deb-src list (<repo>/.cache/apt-source: its own lists and cache,
+#   given to that apt-get only): the system's apt sources are left as they are. Mirror and release:
+#   $SYNTHMATCH_DEBIAN_MIRROR (default http://deb.debian.org/debian) and /etc/os-release's codename.
+# Needs root (or sudo) only to install missing packages: dpf-source g++ make pkg-config xz-utils; it waits
+# up to 10 minutes for apt's lock if another apt holds it (unattended upgrades do after boot).
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=${SYNTHMATCH_VST3_DIR:-$REPO_DIR/.cache/vst3}
 TARBALL_DIR=$REPO_DIR/.cache/dpf-plugins
-SOURCES_FILE=/etc/apt/sources.list.d/debian.sources
+APT_SOURCE_DIR=$REPO_DIR/.cache/apt-source
+MIRROR=${SYNTHMATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 BUILD_PACKAGES=(dpf-source g++ make pkg-config xz-utils)
 DPF_PATH=/usr/share/dpf
 
@@ -23,7 +28,7 @@ say() { echo "build-nekobi: $*"; }
 die() { echo "build-nekobi: error: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -57,14 +62,8 @@ as_root() {
     fi
 }
 
-apt_updated=no
-apt_update_once() {
-    if [[ $apt_updated == no ]]; then
-        say "apt-get update"
-        as_root apt-get update -q
-        apt_updated=yes
-    fi
-}
+# The system's apt-get, waiting for its lock when another apt holds it.
+APT_GET=(apt-get -q -o DPkg::Lock::Timeout=600)
 
 missing_packages() {
     local pkg
@@ -80,29 +79,27 @@ install_build_packages() {
         say "build packages present: ${BUILD_PACKAGES[*]}"
         return
     fi
-    apt_update_once
-    say "installing: $missing"
+    say "apt-get update, then installing: $missing (waiting up to 10 minutes if another apt holds its lock)"
+    as_root "${APT_GET[@]}" update
     # shellcheck disable=SC2086  # one word per package
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+    as_root env DEBIAN_FRONTEND=noninteractive "${APT_GET[@]}" install -y --no-install-recommends $missing
 }
 
-deb_src_enabled() {
-    grep -Eqs '^[[:space:]]*Types:.*deb-src' "$SOURCES_FILE" /etc/apt/sources.list.d/*.sources \
-        || grep -Eqs '^[[:space:]]*deb-src[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list
+# apt-get with a private sources list (one deb-src line), lists and cache in APT_SOURCE_DIR: needs no root and
+# leaves the system's apt configuration and state alone.
+private_apt_get() {
+    apt-get -q -o Dir::Etc::sourcelist="$APT_SOURCE_DIR/sources.list" \
+        -o Dir::Etc::sourceparts="$APT_SOURCE_DIR/sources.list.d" -o Dir::State::lists="$APT_SOURCE_DIR/lists" \
+        -o Dir::Cache="$APT_SOURCE_DIR/cache" -o APT::Sandbox::User="$(id -un)" "$@"
 }
 
-enable_deb_src() {
-    if deb_src_enabled; then
-        say "deb-src already enabled"
-        return
-    fi
-    [[ -f $SOURCES_FILE ]] || die "no deb-src entries and no $SOURCES_FILE to add them to;" \
-        "add a 'deb-src' line for bookworm to /etc/apt/sources.list and run this script again"
-    say "enabling deb-src in $SOURCES_FILE (Types: deb -> Types: deb deb-src)"
-    as_root sed -i -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb deb-src/' "$SOURCES_FILE"
-    deb_src_enabled || die "could not enable deb-src in $SOURCES_FILE; make its 'Types: deb' lines read" \
-        "'Types: deb deb-src' and run this script again"
-    apt_updated=no
+write_private_sources() {
+    local codename signed_by=""
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    [[ -f $KEYRING ]] && signed_by="[signed-by=$KEYRING] "
+    mkdir -p "$APT_SOURCE_DIR/sources.list.d" "$APT_SOURCE_DIR/lists/partial" "$APT_SOURCE_DIR/cache/archives/partial"
+    echo "deb-src $signed_by$MIRROR $codename main" > "$APT_SOURCE_DIR/sources.list"
+    say "private source list in $APT_SOURCE_DIR: deb-src $MIRROR $codename main (the system's sources are untouched)"
 }
 
 # Find or download the upstream tarball of dpf-plugins (dpf-plugins_*.orig.tar.*) into TARBALL_DIR; sets TARBALL.
@@ -112,16 +109,16 @@ fetch_tarball() {
         say "source tarball cached: $TARBALL"
         return
     fi
-    enable_deb_src
-    apt_update_once
+    write_private_sources
+    private_apt_get update || die "apt-get update of the private source list failed; check that $MIRROR is reachable"
     mkdir -p "$TARBALL_DIR"
     say "apt-get source --download-only dpf-plugins (about 57 MB) into $TARBALL_DIR"
     # The Debian diff may answer 404; only the .orig tarball matters, so judge by what arrived.
-    (cd "$TARBALL_DIR" && apt-get source --download-only -q dpf-plugins) \
+    (cd "$TARBALL_DIR" && private_apt_get source --download-only dpf-plugins) \
         || say "apt-get source reported an error (a 404 on the Debian diff is harmless); checking for the .orig tarball"
     TARBALL=$(compgen -G "$TARBALL_DIR/dpf-plugins_*.orig.tar.*" | head -n 1 || true)
     [[ -n $TARBALL ]] || die "apt-get source did not fetch dpf-plugins_*.orig.tar.* into $TARBALL_DIR;" \
-        "check that deb.debian.org is reachable and that 'apt-get source dpf-plugins' works"
+        "check that $MIRROR is reachable and carries dpf-plugins"
 }
 
 build() {
