@@ -75,7 +75,7 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
 def test_searching_from_the_default_patch_finds_a_closer_one(
     method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    result = match(method, synth, target, 32, 0, tiny_model_dir)
+    result = match(method, synth, target, 128, 0, tiny_model_dir)  # equal-loudness distances: 32 random ones miss
     agent = match("agent", synth, target, 1, 0, tiny_model_dir)
     assert result.distance_start == agent.distance_start  # every method starts from the same patch
     assert result.distance < result.distance_start
