@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -14,9 +14,6 @@ from gymnasium.vector.utils import batch_space
 from synthmatch.environment_registration import MAX_EPISODE_STEPS
 from synthmatch.features import FeatureSettings
 from synthmatch.training.environment import (
-    DEFAULT_MAX_STEP,
-    DEFAULT_SUCCESS_BONUS,
-    DEFAULT_SUCCESS_THRESHOLD,
     EpisodeBatch,
     MatchTask,
     Observation,
@@ -26,13 +23,28 @@ from synthmatch.training.reward_probe import ProbeSettings, reward_gradient
 from synthmatch.training.targets import Target
 
 
+class TaskOptions(TypedDict, total=False):
+    """The keywords :class:`~synthmatch.training.environment.MatchTask` takes after the synth; omitted: its defaults."""
+
+    max_step: float
+    """Largest change of a normalised parameter per step (action +-1)."""
+    success_threshold: float
+    """Distance (nepers) below which a match counts as found."""
+    success_bonus: float
+    """Reward added on the step that finds a match."""
+    features: FeatureSettings | None
+    """The observer's front end; None: the default at the synth's sample rate."""
+
+
 class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
     """``num_envs`` copies of :class:`~synthmatch.training.environment.SynthMatchEnv` stepped as one batch.
 
     ``gymnasium.make_vec("synthmatch/SynthMatch-v0", num_envs=64, synth="builtin")`` builds it (after
     ``import synthmatch.training``), or construct it directly: ``SynthMatchVectorEnv(64, synth="builtin")``.
     Spaces, reward, start state and episode end are the single environment's, batched: observations
-    ``target``/``current`` [num_envs, n_mels, frames], ``params`` [num_envs, P]; actions [num_envs, P].
+    ``target``/``current`` [num_envs, n_mels, frames], ``params`` [num_envs, P]; actions [num_envs, P]. The
+    task's own keywords (:class:`TaskOptions`: ``max_step``, ``success_threshold``, ...) are passed on to it, so
+    their defaults live in one place.
 
     **Speed**: each step renders every environment's patch, each at its own note, in one ``synth.render``
     call, plus one call for the episodes that restart in that step (and a few small ones for the targets and
@@ -67,12 +79,9 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
         num_envs: int,
         synth: SynthLike = "builtin",
         max_episode_steps: int | None = MAX_EPISODE_STEPS,
-        max_step: float = DEFAULT_MAX_STEP,
-        success_threshold: float = DEFAULT_SUCCESS_THRESHOLD,
-        success_bonus: float = DEFAULT_SUCCESS_BONUS,
-        features: FeatureSettings | None = None,
         recordings: Sequence[Target] = (),
         recording_share: float = 0.0,
+        **task: Unpack[TaskOptions],
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
@@ -80,7 +89,7 @@ class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt
             raise ValueError(f"max_episode_steps must be >= 1 or None (no limit), got {max_episode_steps}")
         if not 0.0 <= recording_share <= 1.0 or (recording_share > 0.0 and not recordings):
             raise ValueError(f"recording_share {recording_share} must lie in [0, 1], and be 0 without recordings")
-        self.task = MatchTask(synth, max_step, success_threshold, success_bonus, features)
+        self.task = MatchTask(synth, **task)
         self.recordings, self.recording_share = list(recordings), float(recording_share)
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
