@@ -16,6 +16,7 @@ The live view serves through it. Three guards, each against something a stray cl
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import ipaddress
 import logging
@@ -36,6 +37,8 @@ MAX_CONNECTIONS = 8
 REQUEST_TIMEOUT_S = 5.0
 #: Seconds a new connection waits for the slot of an idle connection that was just closed to make room for it.
 EVICTION_WAIT_S = 1.0
+#: Seconds the server stops accepting when the process is out of file descriptors, instead of spinning on accept.
+ACCEPT_PAUSE_S = 0.5
 #: Host names that always mean this machine; a Host header must name one of these (or the listening address).
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
@@ -128,6 +131,17 @@ class LocalHTTPServer(BackgroundServer, ThreadingHTTPServer):
             return False
         host = host.strip().lower()
         return host in self.allowed_hosts or (self.port == 80 and f"{host}:80" in self.allowed_hosts)
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept a connection; out of file descriptors, pause a moment (the connection waits) rather than spin."""
+        try:
+            return super().get_request()
+        except OSError as err:
+            if err.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("view: out of file descriptors (%s); accepting again in %g s", err.strerror,
+                            ACCEPT_PAUSE_S)
+                time.sleep(ACCEPT_PAUSE_S)
+            raise
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve ``request`` in a thread of its own if a slot is free or can be freed; else answer 503 and close."""

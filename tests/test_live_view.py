@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import struct
@@ -41,8 +42,8 @@ UPDATE_FIGURES = os.environ.get("SYNTHMATCH_UPDATE_FIGURES") == "1"
 class ViewDaemon(Daemon):
     """A `synthmatch daemon --view` on free ports; ``url`` is the view's, read from the banner."""
 
-    def __init__(self) -> None:
-        super().__init__("--view", "--view-port", "0")
+    def __init__(self, *args: str) -> None:
+        super().__init__("--view", "--view-port", "0", *args)
         self.url = next(line.split()[1] for line in self.banner if line.strip().startswith("view"))
 
     def state(self) -> dict[str, Any]:
@@ -201,6 +202,29 @@ def test_only_this_machines_host_names_are_answered(daemon: ViewDaemon) -> None:
     for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "127.0.0.1:1", ""):
         status, body = get_state(port, host)  # a page that rebinds evil.example to 127.0.0.1 sends the first two
         assert status == 421 and b"is not this machine" in body and b"state" not in body, host
+
+
+def test_idle_connections_leave_descriptors_for_the_osc_side(target_wav: Path, tmp_path: Path) -> None:  # noqa: F811
+    daemon = ViewDaemon("--patch-dir", str(tmp_path))
+    try:
+        pid, port = daemon.process.pid, int(daemon.url.rsplit(":", 1)[1].strip("/"))
+        assert len(os.listdir(f"/proc/{pid}/fd")) < 32
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (48, 48))  # the limit under which 46 connections broke it
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+        try:
+            assert daemon.state()["state"] == "idle"
+            with SimpleUDPClient("127.0.0.1", daemon.port) as client:
+                assert command(client, "/synthmatch/target/load", str(target_wav), 48).address.endswith("loaded")
+                client.send_message("/synthmatch/match/start", [2])
+                while OscMessage(client.receive(30.0)).address != "/synthmatch/match/done":
+                    pass
+                saved = command(client, "/synthmatch/patch/save", "held")
+            assert saved.address == "/synthmatch/patch/saved" and Path(saved.params[0]).is_file()
+        finally:
+            for connection in idle:
+                connection.close()
+    finally:
+        daemon.stop()
 
 
 @pytest.fixture
