@@ -10,6 +10,7 @@ from pathlib import Path
 
 from synthmatch import __version__
 from synthmatch.definitions import DefinitionError, iter_definition_files, load_definition
+from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES
 from synthmatch.synths import SynthUnavailable
 
 Command = Callable[[argparse.Namespace], int]
@@ -80,8 +81,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run the OSC daemon: the config file's settings, overridden by the command line's."""
     from synthmatch.daemon.config import config_overrides, load_config
-    from synthmatch.daemon.midi_out import TransportError
     from synthmatch.daemon.run import run_daemon
+    from synthmatch.daemon.transport_errors import TransportError
 
     try:
         return run_daemon(load_config(args.config, config_overrides(args)))
@@ -163,7 +164,7 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("target", type=Path, metavar="TARGET.wav", help="WAV, FLAC, MP3 or OGG")
     match.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
     match.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
-    match.add_argument("--method", default="agent", help="agent, random, cmaes, oneshot, agent+refine or agent+search")
+    match.add_argument("--method", default="agent", help=f"{', '.join(METHOD_NAMES)} (default: agent)")
     match.add_argument("--steps", type=int, default=32, metavar="K", help="agent steps or renders (default 32)")
     match.add_argument("--note", type=int, help="MIDI note to play (default: from the target's pitch)")
     match.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods (default 0)")
@@ -181,8 +182,8 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     targets.add_argument("--random", type=int, metavar="N", help="N random held-out patches (default 256)")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the targets and methods (default 1234)")
     ev.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
-    ev.add_argument("--methods", default="agent,random,cmaes,oneshot,agent+refine",
-                    help="comma-separated methods")
+    ev.add_argument("--methods", default=",".join(DEFAULT_EVAL_METHODS),
+                    help=f"comma-separated, of {', '.join(METHOD_NAMES)} (default: %(default)s)")
     ev.add_argument("--budgets", default="8,16,32,64,256,1024", help="comma-separated steps/render budgets")
     ev.add_argument("--out", type=Path, metavar="FILE.json", help="also write the JSON report here")
     ev.add_argument("--plot", type=Path, metavar="OUT.png", help="draw distance against renders used ([plot] extra)")

@@ -1,8 +1,7 @@
 """`synthmatch match TARGET.wav`: match one sound file with the agent or a baseline, print it, save the patch.
 
-The agent runs here in the live wing (onnxruntime, no torch). The baselines ("random", "cmaes", "oneshot",
-"agent+refine") live in the offline wing's ``synthmatch.training.baselines`` and are imported only when asked
-for, so a daemon-only install can still match with the agent. ``--plot`` and ``--animate`` draw the match with
+Every method of the registry (:mod:`synthmatch.match_methods`) runs here in the core, on onnxruntime and
+numpy, without the training wing. ``--plot`` and ``--animate`` draw the match with
 :mod:`synthmatch.match_figures` (the agent's every step; a search's distance curve and best patch).
 """
 
@@ -29,14 +28,12 @@ from synthmatch.match_figures import (
     plot_match,
     require_matplotlib,
 )
+from synthmatch.match_methods import METHOD_NAMES, get_method
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
 from synthmatch.params import denormalise_all
 from synthmatch.patches import Patch, write_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth, open_synth
-
-#: The methods ``--method`` accepts; all but "agent" come from synthmatch.training.baselines.
-METHOD_NAMES = ("agent", "random", "cmaes", "oneshot", "agent+refine", "agent+search")
 
 Matcher: TypeAlias = Callable[[Synth, npt.NDArray[np.float32], int], MatchResult]
 """A method ready to run: (synth, target audio [N], MIDI note) -> its result."""
@@ -80,25 +77,19 @@ def prepare_method(
     method: str, definition: SynthDefinition, model_dir: Path | None, budget: int, seed: int,
     on_step: ProgressCallback | None = None,
 ) -> Matcher:
-    """``method`` ready to match: the agent loaded and checked, or the baseline imported from the training wing.
+    """``method`` ready to match: the agent loaded and checked, or the registry's method.
 
-    Done before the synth is opened and the target read, so a wrong model or a missing training wing is
-    reported at once. The agent calls ``on_step`` after every step; the baselines report no steps.
+    Done before the synth is opened and the target read, so a wrong method or model is reported at once. The
+    agent calls ``on_step`` after every step; the other methods report no steps.
     """
     if method not in METHOD_NAMES:
         raise ValueError(f"--method {method!r} is not one of {', '.join(METHOD_NAMES)}")
     if method == "agent":
         agent = OnnxAgent.load(model_dir or default_model_dir(definition), definition)
         return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget, on_step=on_step)
-    try:
-        from synthmatch.training.baselines import METHODS
-    except ModuleNotFoundError as err:
-        raise ModuleNotFoundError(
-            f"--method {method} comes from the training wing ({err.name} is missing; --method agent does not need it)"
-        ) from None
-    baseline = METHODS[method]
+    function = get_method(method)
     rng = np.random.default_rng(seed)
-    return lambda synth, target, note: baseline(synth, target, note, budget, rng, model_dir)
+    return lambda synth, target, note: function(synth, target, note, budget, rng, model_dir)
 
 
 def check_picture_options(method: str, plot: Path | None, animate: Path | None) -> None:

@@ -86,13 +86,13 @@ def test_user_errors_are_one_clear_line(
     assert re.search(message, error)
 
 
-def test_a_baseline_without_the_training_wing_says_what_is_missing(
+def test_a_search_method_needs_no_training_wing(
     target_wav: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "synthmatch.training.baselines", None)  # as if it were not installed
-    assert main(["match", str(target_wav), "--method", "random"]) == 1
-    error = capsys.readouterr().err
-    assert "--method random comes from the training wing" in error and "pip install 'synthmatch[train]'" in error
+    monkeypatch.setitem(sys.modules, "synthmatch.training", None)  # as if the [train] extra were not installed
+    assert main(["match", str(target_wav), "--method", "cmaes", "--steps", "6", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["method"] == "cmaes" and result["renders"] <= 6 and result["distance"] <= result["distance_start"]
 
 
 def test_patch_files_round_trip_in_units(tmp_path: Path) -> None:
