@@ -29,10 +29,10 @@ def loudness_db(audio: Audio) -> npt.NDArray[np.float64]:
     The mean square of each block of :data:`BLOCK_SAMPLES` samples; the blocks within :data:`GATE_DB` of the
     loudest count; the loudness is 10 log10 of their mean. Silence gives -inf.
     """
-    array = np.atleast_2d(np.asarray(audio, dtype=np.float64))
+    array = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     starts = np.arange(0, array.shape[1], BLOCK_SAMPLES)
     sizes = np.diff(np.append(starts, array.shape[1]))
-    mean_square = np.add.reduceat(np.square(array), starts, axis=1) / sizes
+    mean_square = np.add.reduceat(np.square(array), starts, axis=1).astype(np.float64) / sizes  # 256-term float32 sums
     loudest = mean_square.max(axis=1, keepdims=True)
     sounding = mean_square >= loudest * 10.0 ** (GATE_DB / 10.0)
     gated = np.sum(mean_square * sounding, axis=1) / np.maximum(np.sum(sounding, axis=1), 1)
@@ -53,4 +53,4 @@ def equal_loudness(audio: Audio) -> npt.NDArray[np.float32]:
     Each row is scaled on its own, so a row's result never depends on the rest of the batch.
     """
     array = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    return (array * loudness_gain(array)[:, None]).astype(np.float32)
+    return array * loudness_gain(array).astype(np.float32)[:, None]
