@@ -124,10 +124,10 @@ def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     daemon.add_argument("--view", action="store_true", default=None,
                         help="serve the live view, a web page of the match as it happens (docs/live-view.md)")
     daemon.add_argument("--view-port", type=int, metavar="PORT", help="live view TCP port (default 9001; 0: any)")
-    daemon.set_defaults(run=cmd_daemon)
     daemon.add_argument("--patch-dir", type=Path, metavar="DIR",
                         help="the folder /synthmatch/patch/save writes into (default: "
                              "$XDG_DATA_HOME/synthmatch/patches)")
+    daemon.set_defaults(run=cmd_daemon)
 
     send = sub.add_parser("send", help="send one OSC message to the daemon and print the replies")
     send.add_argument("address", metavar="ADDRESS", help="e.g. /synthmatch/ping")
@@ -169,6 +169,10 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("--note", type=int, help="MIDI note to play (default: from the target's pitch)")
     match.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods (default 0)")
     match.add_argument("--out", type=Path, metavar="PATCH.json", help="write the best patch as JSON")
+    match.add_argument("--audio-out", type=Path, metavar="OUT.wav",
+                       help="write the matched sound as the synth plays it (note, gate, rate, output level)")
+    match.add_argument("--note-seconds", type=float, metavar="S",
+                       help="hold the synth's note S seconds (default: as long as the target's, from its envelope)")
     match.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the start and the best step ([plot] extra)")
     match.add_argument("--animate", type=Path, metavar="OUT.gif",
                        help="animate every agent step: .gif, or .mp4 with ffmpeg ([plot] extra)")

@@ -29,10 +29,14 @@ from synthmatch.match_figures import (
     require_matplotlib,
 )
 from synthmatch.match_methods import METHOD_NAMES, get_method
+from synthmatch.matched_audio import check_audio_out_path, render_matched, write_audio
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
+from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
+from synthmatch.output_level import OutputLevel, set_output_level
 from synthmatch.params import denormalise_all
 from synthmatch.patches import Patch, write_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.reach import reach_sentence, reach_word
 from synthmatch.synths import Synth, open_synth
 
 Matcher: TypeAlias = Callable[[Synth, npt.NDArray[np.float32], int], MatchResult]
@@ -48,10 +52,15 @@ def run_match(args: argparse.Namespace) -> int:
     definition = find_definition(args.synth)
     recorder = StepRecorder()
     match = prepare_method(args.method, definition, args.model, args.steps, args.seed, on_step=recorder)
+    audio_out = None if args.audio_out is None else check_audio_out_path(args.audio_out)
+    heard = load_target(args.target, definition.note.sample_rate, longest_render_samples(definition))
+    length = estimate_note_length(heard, definition.note.sample_rate)
+    definition = with_note_length(definition, length.note_seconds if args.note_seconds is None else args.note_seconds)
     synth = open_synth(definition)
-    target = load_target(args.target, synth.sample_rate, definition.note.render_samples)
+    target = heard[: definition.note.render_samples]
     note = choose_note(definition.note, estimate_f0_hz(target, synth.sample_rate), args.note)
     result = match(synth, target, note)
+    level = set_output_level(synth, result.params, target, note)
     if plot is not None or animate is not None:
         features, ceiling_db = heard_with(args.method, definition, args.model)
         trace = build_trace(synth, target, result, recorder.steps, features=features, ceiling_db=ceiling_db)
@@ -61,13 +70,17 @@ def run_match(args: argparse.Namespace) -> int:
             animate_match(trace, animate)
     if args.out is not None:
         patch = Patch.from_params(
-            definition, result.params, distance=result.distance, note=note, method=result.method, target=args.target
+            definition, level.params, distance=result.distance, note=note, method=result.method, target=args.target,
+            gain_db=level.gain_db, note_seconds=definition.note.note_seconds,
         )
         write_patch(patch, args.out)
-    summary = result_summary(definition, result, args.target)
+    if audio_out is not None:
+        matched = render_matched(definition, level.params, note, length.sounding_seconds, level.gain_db)
+        write_audio(audio_out, matched, synth.sample_rate)
+    summary = result_summary(definition, result, args.target, level)
     print(json.dumps(summary) if args.json else format_summary(summary, args.out))
     if not args.json:
-        for what, path in (("picture", plot), ("animation", animate)):
+        for what, path in (("picture", plot), ("animation", animate), ("matched sound", audio_out)):
             if path is not None:
                 print(f"{what} written to {path}")
     return 0
@@ -112,8 +125,14 @@ def heard_with(method: str, definition: SynthDefinition, model_dir: Path | None)
     return FeatureSettings(sample_rate=definition.note.sample_rate), MEL_CEILING_DB
 
 
-def result_summary(definition: SynthDefinition, result: MatchResult, target: Path) -> dict[str, Any]:
-    """The JSON object ``--json`` prints: distances, cost, note and the best patch in the synth's units."""
+def result_summary(
+    definition: SynthDefinition, result: MatchResult, target: Path, level: OutputLevel | None = None
+) -> dict[str, Any]:
+    """The JSON object ``--json`` prints: distances, how close in a word, cost, note and the best patch in units.
+
+    With ``level`` the patch is the one at the target's loudness, and the gain still to apply is told.
+    """
+    params = result.params if level is None else level.params
     return {
         "target": str(target),
         "synth": definition.name,
@@ -122,10 +141,15 @@ def result_summary(definition: SynthDefinition, result: MatchResult, target: Pat
         "steps": result.steps,
         "distance_start": result.distance_start,
         "distance": result.distance,
+        "reach": reach_word(result.distance),
+        "note_seconds": definition.note.note_seconds,
+        "level_parameter": None if level is None else level.parameter,
+        "gain_db": 0.0 if level is None else level.gain_db,
+        "target_loudness_dbfs": None if level is None else level.target_loudness_dbfs,
         "renders": result.renders,
         "seconds": result.seconds,
-        "params": denormalise_all(definition, result.params),
-        "params_normalised": [float(x) for x in result.params],
+        "params": denormalise_all(definition, params),
+        "params_normalised": [float(x) for x in params],
     }
 
 
@@ -135,9 +159,18 @@ def format_summary(summary: dict[str, Any], out: Path | None) -> str:
         f"{summary['target']}: {summary['synth']} at MIDI note {summary['note']}, method {summary['method']}",
         f"distance {summary['distance_start']:.3f} -> {summary['distance']:.3f} (mrstft, nepers) in "
         f"{summary['steps']} steps, {summary['renders']} renders, {summary['seconds']:.2f} s",
+        reach_sentence(summary["distance"]),
+        f"note held {summary['note_seconds']:.2f} s; {level_line(summary)}",
     ]
     width = max(len(name) for name in summary["params"])
     lines += [f"  {name.ljust(width)}  {value:.4g}" for name, value in summary["params"].items()]
     if out is not None:
         lines.append(f"patch written to {out}")
     return "\n".join(lines)
+
+
+def level_line(summary: dict[str, Any]) -> str:
+    """Where the output level went: the level parameter that was set, and the gain still to apply after the synth."""
+    where = f"{summary['level_parameter']} set to the target's loudness" if summary["level_parameter"] else \
+        "the synth has no output-level parameter"
+    return f"{where}; apply {summary['gain_db']:+.1f} dB after the synth to match the target's level"
