@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ from synthmatch.daemon.parameter_sender import ParameterSender
 from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
 from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import SynthDefinition
+from synthmatch.settings_loader import Check, Range
 from synthmatch.synths import Synth, open_synth
 
 if TYPE_CHECKING:
@@ -31,22 +32,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+RenderMode = Literal["auto", "in-process", "live"]
+MidiApi = Literal["auto", "alsa", "jack"]
+#: A string that must not be empty.
+NON_EMPTY = Check(bool, "a non-empty string")
+HOST_PORT = Check(lambda value: _is_host_port(str(value)), "host:port, e.g. 127.0.0.1:9001")
+
+
 @dataclass(frozen=True)
 class LiveOptions:
     """How the daemon reaches the synth; every field has the daemon's default (in-process, nothing sent out)."""
 
-    render: Literal["auto", "in-process", "live"] = "auto"
+    render: RenderMode = "auto"
     """auto: in-process for builtin/vst3 definitions, live (play + record) for external ones."""
-    midi_port: str | None = None
-    """MIDI output: a port name (substring match), an index as a string, "virtual" for a new port; None: no MIDI."""
-    midi_api: Literal["auto", "alsa", "jack"] = "auto"
-    """auto tries ALSA, then JACK where ALSA has no sequencer."""
-    osc_target: str | None = None
+    midi_port: Annotated[str | None, NON_EMPTY] = None
+    """MIDI output for parameter changes: a port name (substring match), an index, "virtual" for a new port; None:
+    no MIDI."""
+    midi_api: MidiApi = "auto"
+    """MIDI system: auto tries ALSA, then JACK where ALSA has no sequencer."""
+    osc_target: Annotated[str | None, HOST_PORT] = None
     """host:port to send each parameter's OSC address to; None: no OSC out."""
-    audio_device: str | None = None
-    """sounddevice input device (name substring or index as a string); None: the default input."""
-    audio_channel: int = 1
+    audio_device: Annotated[str | None, NON_EMPTY] = None
+    """Audio input for live synths and target recording (name substring or index); None: the default input."""
+    audio_channel: Annotated[int, Range(1, 256)] = 1
     """Input channel to record, 1-based."""
+
+
+def _is_host_port(value: str) -> bool:
+    """Whether ``value`` is ``host:port`` with a port in 1..65535."""
+    host, _, port = value.rpartition(":")
+    return bool(host) and port.isdigit() and 1 <= int(port) <= 65535
 
 
 @dataclass

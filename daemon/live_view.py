@@ -17,6 +17,7 @@ from typing import Any, cast
 import numpy as np
 
 from synthmatch.agent import Mel
+from synthmatch.daemon.config import DEFAULT_VIEW_PORT
 from synthmatch.daemon.local_http_server import (
     MAX_CONNECTIONS,
     REQUEST_TIMEOUT_S,
@@ -29,8 +30,6 @@ from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise, step_index
 from synthmatch.reach import reach_sentence
 
-#: The view's TCP port unless told otherwise (the OSC commands use UDP 9000).
-DEFAULT_VIEW_PORT = 9001
 PAGE_PATH, STATE_PATH = "/", "/state.json"
 #: How often the page asks for the state, in milliseconds.
 POLL_MS = 250

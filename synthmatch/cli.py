@@ -7,8 +7,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import get_args
 
 from synthmatch import __version__
+from synthmatch.daemon.config import add_daemon_arguments
+from synthmatch.daemon.live_rig import MidiApi
 from synthmatch.definitions import DefinitionError, iter_definition_files, load_definition
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES
 from synthmatch.synths import SynthUnavailable
@@ -107,26 +110,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     daemon = sub.add_parser("daemon", help="run the OSC daemon that matches a synth to targets (docs/osc.md)")
     daemon.add_argument("--config", type=Path, metavar="FILE.toml", help="settings file; options below override it")
-    daemon.add_argument("--synth", help="synth definition name or TOML path (default: builtin)")
-    daemon.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
-    daemon.add_argument("--osc-host", metavar="HOST", help="address to listen on (default: 127.0.0.1, this machine)")
-    daemon.add_argument("--osc-port", type=int, metavar="PORT", help="UDP port to listen on (default 9000; 0: any)")
-    daemon.add_argument("--midi-port", metavar="PORT", help="MIDI output for parameter changes: name, index, virtual")
-    daemon.add_argument("--midi-api", choices=("auto", "alsa", "jack"), help="MIDI system (default: auto)")
-    daemon.add_argument("--osc-target", metavar="HOST:PORT", help="also send parameter changes there over OSC")
-    daemon.add_argument("--audio-device", metavar="DEV", help="audio input for live synths (name or index)")
-    daemon.add_argument("--audio-channel", type=int, metavar="N", help="input channel to record, 1-based (default 1)")
-    daemon.add_argument("--render", choices=("auto", "in-process", "live"),
-                        help="auto: in-process for builtin/vst3, live for external synths")
-    daemon.add_argument("--search", type=int, metavar="K",
-                        help="try K steps a step and keep the closest (default 1; 8: closer, 8x the renders)")
-    daemon.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default: info")
-    daemon.add_argument("--view", action="store_true", default=None,
-                        help="serve the live view, a web page of the match as it happens (docs/live-view.md)")
-    daemon.add_argument("--view-port", type=int, metavar="PORT", help="live view TCP port (default 9001; 0: any)")
-    daemon.add_argument("--patch-dir", type=Path, metavar="DIR",
-                        help="the folder /synthmatch/patch/save writes into (default: "
-                             "$XDG_DATA_HOME/synthmatch/patches)")
+    add_daemon_arguments(daemon)
     daemon.set_defaults(run=cmd_daemon)
 
     send = sub.add_parser("send", help="send one OSC message to the daemon and print the replies")
@@ -140,7 +124,7 @@ def _add_live_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
     synth = sub.add_parser("synth", help="play a synth as a real-time JACK/ALSA instrument following MIDI CCs")
     synth.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
-    synth.add_argument("--midi-api", choices=("auto", "alsa", "jack"), default="auto", help="MIDI input system")
+    synth.add_argument("--midi-api", choices=get_args(MidiApi), default="auto", help="MIDI input system")
     synth.add_argument("--name", default="synthmatch-synth", metavar="CLIENT", help="MIDI and audio client name")
     synth.add_argument("--audio-device", metavar="DEV", help="audio output device (name or index)")
     synth.set_defaults(run=cmd_synth)
@@ -150,7 +134,9 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     train = sub.add_parser("train", help="train an observer and a policy for a synth ([train] extra)")
     train.add_argument("--synth", required=True, help="synth definition name or TOML path")
     train.add_argument("--config", type=Path, metavar="FILE.toml", help="training configuration (default: built in)")
-    train.add_argument("--algo", choices=("sac", "td3", "probe"), help="RL algorithm after the imitation warm start")
+    train.add_argument("--algo", metavar="NAME",
+                       help="RL algorithm after the imitation warm start, a name of synthmatch.training.algorithm's "
+                            "registry (default: the configuration's)")
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder; an existing run resumes")
     train.add_argument("--seed", type=int, help="random seed (default: the configuration's)")
     train.set_defaults(run=cmd_train)

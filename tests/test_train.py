@@ -60,7 +60,7 @@ def test_command_line_options_override_the_file() -> None:
     ("text", "message"),
     [
         ("[imitation]\nbc_sampels = 3\n", "unknown key 'bc_sampels'; did you mean bc_samples"),
-        ("num_envs = 'many'\n", "num_envs must be int, got 'many'"),
+        ("num_envs = 'many'\n", "num_envs = 'many' must be an integer"),
         ("[rl]\nbatch_size = 0\n", "batch_size must be > 0, got 0"),
         ("[sac]\ngamma = 1.5\n", "gamma = 1.5 is outside [0, 1)"),
         ("algo = 'sca'\n", "did you mean sac"),

@@ -2,34 +2,31 @@
 
 A configuration file holds the top-level fields of :class:`TrainConfig` and one table per section
 (``[networks]``, ``[imitation]``, ``[rl]``, and the algorithms' own tables ``[sac]``, ``[td3]``, ``[probe]``).
-Every key is checked: an unknown one is refused with a "did you mean", a value of the wrong type or range names
-the file, the key, the value and the valid range. ``--config`` takes a path or the name of a shipped configuration
+Every key is checked by the loader both wings share (:mod:`synthmatch.settings_loader`): an unknown one is
+refused with a "did you mean", a value of the wrong type or range names the file, the key, the value and the
+valid range. ``--config`` takes a path or the name of a shipped configuration
 (``training/configs/NAME.toml``: ``builtin`` is the shipped model's, ``smoke`` a tiny one for tests).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import tomli_w
 
 from synthmatch.environment_registration import MAX_EPISODE_STEPS
 from synthmatch.name_hints import did_you_mean
+from synthmatch.settings_loader import load_settings, read_toml
 from synthmatch.training.algorithm import ALGORITHMS
 from synthmatch.training.environment import DEFAULT_MAX_STEP
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.probe import ProbeConfig
 from synthmatch.training.sac import SacConfig
 from synthmatch.training.td3 import Td3Config
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -182,40 +179,9 @@ def load_config(name_or_path: str | Path | None = None, **overrides: Any) -> Tra
     where = "the default training config"
     if name_or_path is not None:
         path = find_config(name_or_path)
-        where = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: not valid TOML: {err}") from err
+        where, data = str(path), read_toml(path)
     data.update({key: value for key, value in overrides.items() if value is not None})
-    return from_mapping(TrainConfig, data, where)
-
-
-def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
-    """An instance of dataclass ``cls`` from ``data``; unknown keys, wrong types and bad values name ``where``."""
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    for key in data:
-        if key not in names:
-            raise ValueError(f"{where}: unknown key {key!r}{did_you_mean(key, names)}")
-    values = {key: _value(hints[key], value, f"{where}: {key}") for key, value in data.items()}
-    try:
-        return cls(**values)
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from err
-
-
-def _value(kind: Any, value: Any, where: str) -> Any:
-    """``value`` checked against the field type ``kind`` (a dataclass, int, float, str or bool)."""
-    if dataclasses.is_dataclass(kind):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{where} must be a table of settings, got {value!r}")
-        return from_mapping(kind, value, where)  # type: ignore[arg-type]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind in (int, float, str, bool) and (type(value) is not kind):
-        raise ValueError(f"{where} must be {kind.__name__}, got {value!r}")
-    return value
+    return load_settings(TrainConfig, data, where)
 
 
 def _check_positive(config: object, names: tuple[str, ...], allow_zero: bool = False) -> None:
