@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from daemon_process import Daemon
+from pythonosc.osc_message import OscMessage
+from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch.cli import main
 from synthmatch.training import train as train_module
@@ -220,3 +223,24 @@ def interrupt_after_checkpoint(monkeypatch: pytest.MonkeyPatch, count: int) -> N
         return path
 
     monkeypatch.setattr(training_run, "save_checkpoint", save_then_interrupt)
+
+
+def test_a_trained_and_exported_run_is_a_model_the_daemon_loads_and_matches_with(
+    smoke_run: tuple[Path, str], tmp_path: Path, target_wav: Path
+) -> None:
+    model = tmp_path / "model"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["export", str(smoke_run[0]), "--out", str(model)]) == 0
+    assert sorted(path.name for path in model.iterdir()) == ["metadata.json", "observer.onnx", "policy.onnx"]
+    daemon = Daemon("--model", str(model))
+    try:
+        assert str(model) in "".join(daemon.banner)
+        with SimpleUDPClient("127.0.0.1", daemon.port) as client:
+            client.send_message("/synthmatch/target/load", [str(target_wav), 48])
+            assert OscMessage(client.receive(10.0)).address == "/synthmatch/target/loaded"
+            client.send_message("/synthmatch/match/start", [4])
+            replies = [OscMessage(client.receive(10.0)) for _ in range(5)]
+        assert [reply.address for reply in replies] == ["/synthmatch/progress"] * 4 + ["/synthmatch/match/done"]
+    finally:
+        status, _, stderr = daemon.stop()
+    assert status == 0 and "Traceback" not in stderr
