@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.agent import Mel, OnnxAgent
-from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file
+from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file, warm_up_decoder
 from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
 from synthmatch.patches import Patch, default_patch_dir, save_patch
@@ -168,6 +168,7 @@ class MatchSession:
         self._best_history: list[float] = []
         self._target_mel: Mel | None = None
         self._sound_mel: Mel | None = None
+        warm_up_decoder()  # so the first target/load, in the worker, does not stall the OSC thread
 
     # -- the target --------------------------------------------------------------------------------------------
 

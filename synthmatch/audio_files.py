@@ -10,6 +10,7 @@ seconds are decoded, so a long, huge or lying file costs next to nothing.
 
 from __future__ import annotations
 
+import io
 import math
 import stat
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ MAX_BYTES = 256 * 1024 * 1024
 MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ = 1000.0, 384000.0
 #: Most channels accepted (7.1 surround).
 MAX_CHANNELS = 8
+#: Frames decoded per call, at the synth's rate; a load in a worker thread pauses the daemon's others this long.
+READ_CHUNK_FRAMES = 4096
 #: Bytes per sample of the uncompressed sample formats, by pedalboard's ``file_dtype``.
 PCM_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int24": 3, "int32": 4, "float32": 4, "float64": 8}
 #: How far into the file the sound may start, in seconds; only this plus the target length is decoded.
@@ -110,6 +113,19 @@ def load_target(
     return align_to_onset(
         audio, sample_rate, samples, threshold_db=onset_threshold_db, pre_onset_s=pre_onset_s
     )
+
+
+def warm_up_decoder() -> None:
+    """Do pedalboard's one-time set-up of its resampler now (about 0.1 s, holding the GIL), on a tiny in-memory WAV.
+
+    A daemon calls it at startup, so that its first target, loaded in a worker thread, does not stall the others.
+    """
+    buffer = io.BytesIO()
+    with AudioFile(buffer, "w", 44100, 1, format="wav") as file:
+        file.write(np.zeros((1, 64), dtype=np.float32))
+    buffer.seek(0)
+    with AudioFile(buffer) as file:
+        file.resampled_to(16000.0).read(16)
 
 
 def align_to_onset(
@@ -229,9 +245,15 @@ def _check_complete(path: Path, file: ReadableAudioFile, info: AudioFileInfo) ->
 
 def _read_mono(path: Path, file: ReadableAudioFile, sample_rate: int, frames: int) -> npt.NDArray[np.float32]:
     """The first ``frames`` frames at ``sample_rate``, channels averaged: float32[<= frames]."""
+    chunks = [np.zeros((file.num_channels, 0), dtype=np.float32)]
     try:
         source = file if file.samplerate == sample_rate else file.resampled_to(float(sample_rate))
-        audio = source.read(max(1, min(frames, int(source.frames))))  # read(0) would mean the whole file
+        left = min(frames, int(source.frames))
+        while left > 0:  # in chunks: pedalboard holds the GIL while it reads, so other threads wait one chunk only
+            chunks.append(source.read(min(READ_CHUNK_FRAMES, left)))
+            if chunks[-1].shape[-1] == 0:
+                break
+            left -= chunks[-1].shape[-1]
     except (ValueError, RuntimeError, OSError, MemoryError) as err:
         raise TargetAudioError(f"{path}: cannot decode the audio ({err}); re-export the file") from None
-    return np.asarray(audio, dtype=np.float32).mean(axis=0)
+    return np.concatenate(chunks, axis=1, dtype=np.float32).mean(axis=0)
