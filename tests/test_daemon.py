@@ -50,9 +50,10 @@ def send(port: int, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SEND, "--port", str(port), *args], capture_output=True, text=True, timeout=60)
 
 
-def test_the_daemon_says_where_it_listens_and_what_it_drives(daemon: Daemon) -> None:
+def test_the_daemon_says_where_it_listens_and_what_it_drives(daemon: Daemon, patch_dir: Path) -> None:
     banner = "".join(daemon.banner)
     assert f"synthmatch daemon {__version__}" in banner and "udp://127.0.0.1:" in banner
+    assert f"saved in    {patch_dir} (/synthmatch/patch/save <name>)" in banner
     assert "builtin" in banner and "rendered in-process" in banner
     message = daemon.ping()
     assert message.address == "/synthmatch/pong" and message.params == [__version__]
@@ -229,6 +230,17 @@ def test_the_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> No
             load_config(path, {})
     with pytest.raises(DaemonConfigError, match="no such config file"):
         load_config(tmp_path / "missing.toml", {})
+
+
+def test_the_patch_folder_comes_from_the_config_file_or_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.toml"
+    path.write_text('patch_dir = "my patches"\n')
+    assert load_config(path, {}).patch_dir == tmp_path / "my patches"  # relative to the file, like model
+    assert load_config(path, {"patch_dir": Path("/srv/patches")}).patch_dir == Path("/srv/patches")
+    assert load_config(None, {}).patch_dir is None  # the session then uses $XDG_DATA_HOME/synthmatch/patches
+    path.write_text("patch_dir = 3\n")
+    with pytest.raises(DaemonConfigError, match="patch_dir = 3 must be a path"):
+        load_config(path, {})
 
 
 def model_dir() -> Path:
