@@ -1,8 +1,10 @@
 """The daemon's OSC transport: a UDP server that routes each message through a python-osc Dispatcher.
 
 Routing is python-osc's (``Dispatcher.map(address, handler, needs_reply_address=True)``); this module adds what
-python-osc leaves out: every packet it cannot use is answered. Garbage datagrams, unknown addresses (when the
-dispatcher has no default handler), address patterns and handlers that raise all get ``ERROR_ADDRESS <address>
+python-osc leaves out: every packet it cannot use is answered. Each datagram (up to the UDP maximum) is checked whole
+by :func:`~synthmatch.daemon.osc_packets.read_packet` before python-osc parses a message of it, so malformed bundles,
+unknown type tags and garbage are refused as one, and nothing of it runs. Refused datagrams, unknown addresses (when
+the dispatcher has no default handler), address patterns and handlers that raise all get ``ERROR_ADDRESS <address>
 <message>`` and a log line, and the server keeps serving. A handler's return value ``(address, *args)`` is sent
 back at once; later replies go through :meth:`OscServer.send`. Replies go to the sender's address and port, from
 the server's own port. Messages are handled one at a time on the server's thread, so handlers must be quick.
@@ -19,9 +21,9 @@ from typing import Any, cast
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
-from pythonosc.osc_packet import OscPacket, ParseError
 
 from synthmatch.daemon.background_server import BackgroundServer
+from synthmatch.daemon.osc_packets import MAX_DATAGRAM_BYTES, PacketError, read_packet
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,12 @@ ERROR_ADDRESS = "/synthmatch/error"
 #: The default address the daemon listens on; only this machine can reach it.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
-#: Size of a bundle with no elements ("#bundle", time tag): legal, and nothing to answer.
-EMPTY_BUNDLE_BYTES = 16
 #: Characters of an OSC address pattern; commands need the exact address.
 PATTERN_CHARACTERS = frozenset("*?[]{}")
 #: Errors that a bad request causes: answered and logged in one line. Anything else is a bug: logged with its trace.
 REQUEST_ERRORS = (ValueError, RuntimeError, OSError)
+#: Longest address and message an error reply carries; longer ones lose their middle, so the reply fits a datagram.
+ERROR_TEXT_CHARS = 1000
 
 Client = tuple[str, int]
 
@@ -52,6 +54,7 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
     """A UDP OSC server on ``host:port`` that answers every message it cannot handle with an error reply."""
 
     allow_reuse_address = False
+    max_packet_size = MAX_DATAGRAM_BYTES
     thread_name = "synthmatch-osc"
 
     def __init__(self, dispatcher: Dispatcher, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
@@ -80,7 +83,10 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
 
 
     def send(self, client: Client, address: str, *args: Any) -> None:
-        """Send ``address args...`` to ``client``; a client that is gone is logged, never raised."""
+        """Send ``address args...`` to ``client``; a client that is gone is logged, never raised. An error's texts
+        are cut to ERROR_TEXT_CHARS, so that it fits a datagram whatever the request echoed."""
+        if address == ERROR_ADDRESS:
+            args = tuple(_cut(arg) if isinstance(arg, str) else arg for arg in args)
         try:
             self.socket.sendto(build_msg(address, list(args)).dgram, client)
         except OSError as err:
@@ -89,12 +95,10 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
     def route(self, data: bytes, client: Client) -> None:
         """Handle one datagram from ``client``: each message in it goes to its handler; failures are answered."""
         try:
-            messages = [timed.message for timed in OscPacket(data).messages]
-        except (ParseError, ValueError) as err:  # python-osc lets UnicodeDecodeError through for non-UTF-8 strings
-            self._refuse(client, "", f"not an OSC packet ({len(data)} bytes): {err}; send an OSC message")
+            messages = read_packet(data)
+        except PacketError as err:
+            self._refuse(client, err.address, str(err))
             return
-        if not messages and len(data) > EMPTY_BUNDLE_BYTES:  # python-osc skips bundle elements it cannot read
-            self._refuse(client, "", f"an OSC bundle of {len(data)} bytes without a readable message")
         for message in messages:
             self._dispatch(message, client)
 
@@ -120,8 +124,8 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
                     self.send(client, *reply)
 
     def _refuse(self, client: Client, address: str, message: str) -> None:
-        """Answer a request that cannot be served, and log it."""
-        log.warning("%s from %s:%d: %s", address or "packet", client[0], client[1], message)
+        """Answer a request that cannot be served, and log it (as cut as the reply)."""
+        log.warning("%s from %s:%d: %s", _cut(address) or "packet", client[0], client[1], _cut(message))
         self.send(client, ERROR_ADDRESS, address, message)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -135,6 +139,12 @@ def resolve_udp(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
     found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     family, _, _, _, address = min(found, key=lambda info: info[0] != socket.AF_INET)
     return family, address
+
+
+def _cut(text: str) -> str:
+    """``text``, or when it is longer than ERROR_TEXT_CHARS its start and its end (where the reason is) around "..."."""
+    half = ERROR_TEXT_CHARS // 2
+    return text if len(text) <= ERROR_TEXT_CHARS else f"{text[:half]} ... {text[-half:]}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import socket
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,16 +16,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from daemon_process import Daemon
 from pedalboard.io import AudioFile
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import build_msg
 from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.daemon.match_session import MatchSession, Recorder
 from synthmatch.daemon.osc_commands import OscCommands, parse_args
-from synthmatch.daemon.osc_server import OscServer
+from synthmatch.daemon.osc_server import ERROR_TEXT_CHARS, OscServer
 from synthmatch.distances import multires_stft_distance
 from synthmatch.params import quantise_all
 from synthmatch.patches import read_patch
@@ -234,18 +237,80 @@ def test_a_target_recorded_from_the_live_input(target: tuple[Path, float]) -> No
         client.close()
 
 
-GARBAGE = [b"hello", b"\x00\x01\x02\x03", b"/synthmatch/ping\x00\x00\x00\x00,i\x00\x00", b"",
-           b"/synthmatch/p\xffng\x00\x00\x00\x00,\x00\x00\x00", b"#bundle\x00" + b"\x07" * 13]
+GARBAGE = [
+    (b"hello", "", "not an OSC packet (5 bytes)"),
+    (b"\x00\x01\x02\x03", "", "not an OSC packet (4 bytes)"),
+    (b"/synthmatch/ping\x00\x00\x00\x00,i\x00\x00", "/synthmatch/ping", "argument 1 ('i') needs 4 bytes"),
+    (b"", "", "not an OSC packet (0 bytes)"),
+    (b"/synthmatch/p\xffng\x00\x00\x00\x00,\x00\x00\x00", "", "the address is not UTF-8 text"),
+    (b"#bundle\x00" + b"\x07" * 13, "", "OSC bundle element 1 at byte 16 claims 117901063 bytes"),
+]
 
 
-@pytest.mark.parametrize("garbage", GARBAGE)
-def test_garbage_packets_get_an_error(client: Client, served: tuple[OscServer, MatchSession], garbage: bytes) -> None:
+def exchange(port: int, datagram: bytes) -> tuple[OscMessage, OscMessage]:
+    """Send ``datagram`` and then a ping from one raw socket; the first reply and the next one (5 s at most each)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-        raw.settimeout(2.0)
-        raw.sendto(garbage, ("127.0.0.1", served[0].port))
-        message = OscMessage(raw.recvfrom(65536)[0])
-    assert message.address == ERROR and message.params[0] == "" and "OSC" in message.params[1]
-    assert client.ask_one("/synthmatch/ping")[0] == "/synthmatch/pong"
+        raw.settimeout(5.0)
+        raw.sendto(datagram, ("127.0.0.1", port))
+        first = OscMessage(raw.recvfrom(65536)[0])
+        raw.sendto(build_msg("/synthmatch/ping", []).dgram, ("127.0.0.1", port))
+        return first, OscMessage(raw.recvfrom(65536)[0])
+
+
+@pytest.mark.parametrize(("garbage", "address", "message"), GARBAGE)
+def test_garbage_packets_get_an_error(served: tuple[OscServer, MatchSession], garbage: bytes, address: str,
+                                      message: str) -> None:
+    error, pong = exchange(served[0].port, garbage)
+    assert (error.address, error.params[0]) == (ERROR, address) and message in error.params[1]
+    assert pong.address == "/synthmatch/pong"
+
+
+def nested_bundles(depth: int) -> bytes:
+    """A ping inside ``depth`` bundles, one in another."""
+    packet = build_msg("/synthmatch/ping", []).dgram
+    for _ in range(depth):
+        packet = b"#bundle\x00" + bytes(7) + b"\x01" + struct.pack(">i", len(packet)) + packet
+    return packet
+
+
+MATCH_START = b"/synthmatch/match/start\x00"
+#: Issue 10's datagrams: the first four hung the daemon for good (100% of a core, SIGTERM ignored), the fifth ended in
+#: a RecursionError with no reply, the next two ran a match with arguments dropped, the last two were cut at 8192 bytes.
+HOSTILE = [
+    pytest.param(b"#bundle\x00" + bytes(7) + b"\x01" + struct.pack(">i", size), "", f"claims {size} bytes",
+                 id=f"bundle element of {size} bytes")
+    for size in (-4, -8, -12)
+] + [
+    pytest.param(b"#bundle\x00" + bytes(7) + b"\x01" + struct.pack(">i", -4) + nested_bundles(1), "",
+                 "claims -4 bytes", id="bundle element of -4 bytes before a bundle"),
+    pytest.param(nested_bundles(330), "", "nested more than 8 deep", id="bundles nested 330 deep"),
+    pytest.param(MATCH_START + b",c\x00\x00" + struct.pack(">i", 99), "/synthmatch/match/start",
+                 "argument 1 ('c'): the daemon does not read type tag 'c' (char)", id="match/start ,c 99"),
+    pytest.param(MATCH_START + b",ci\x00" + struct.pack(">ii", 5, 4000), "/synthmatch/match/start",
+                 "argument 1 ('c'): the daemon does not read type tag 'c' (char)", id="match/start ,ci 5 4000"),
+    pytest.param(build_msg("/synthmatch/ping", ["x" * 65_479]).dgram, "/synthmatch/ping",
+                 "takes 0 argument(s), got 1", id="a 65,504-byte ping"),
+    pytest.param(build_msg("/synthmatch/target/load", ["/no/such/" + "d/" * 6000 + "x.wav"]).dgram,
+                 "/synthmatch/target/load", "/no/such/d/d/", id="a 12,000-character target path"),
+]
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    """A `synthmatch daemon` process that the hostile datagrams go to; it must still stop cleanly on SIGTERM."""
+    process = Daemon()
+    yield process
+    status, _, stderr = process.stop()
+    assert status == 0, stderr[-2000:]
+
+
+@pytest.mark.parametrize(("datagram", "address", "message"), HOSTILE)
+def test_hostile_datagrams_are_refused_and_the_daemon_keeps_serving(daemon: Daemon, datagram: bytes, address: str,
+                                                                    message: str) -> None:
+    error, pong = exchange(daemon.port, datagram)
+    assert (error.address, error.params[0]) == (ERROR, address) and message in error.params[1]
+    assert len(error.params[1]) <= ERROR_TEXT_CHARS + len(" ... ")  # long texts are cut so the reply fits
+    assert pong.address == "/synthmatch/pong"
 
 
 def test_arguments_are_checked_against_their_spec() -> None:
