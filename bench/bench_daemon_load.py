@@ -61,9 +61,9 @@ def write_hostile(path: Path) -> Path:
     return path
 
 
-def start_daemon() -> tuple[subprocess.Popen[str], int]:
-    """A `synthmatch daemon` on a free port, and the port from its banner."""
-    process = subprocess.Popen([sys.executable, "-m", "synthmatch", "daemon", "--osc-port", "0"],
+def start_daemon(*options: str) -> tuple[subprocess.Popen[str], int]:
+    """A `synthmatch daemon` on a free port (with ``options``), and the port from its banner."""
+    process = subprocess.Popen([sys.executable, "-m", "synthmatch", "daemon", "--osc-port", "0", *options],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
     for line in process.stdout:
