@@ -90,6 +90,7 @@ def test_frozen_observer_stays_put_and_a_resumed_algorithm_acts_the_same() -> No
 
 def test_registry_and_config_checks() -> None:
     assert algorithm_class("probe") is ProbedGradient
+    assert make_probe(pairs=2, scale=0.2).probe == ProbeSettings(2, 0.2)  # what the worker measures for it
     with pytest.raises(ValueError, match=r"ProbeConfig\.pairs = 0 is outside \[1, inf\)"):
         ProbeConfig(pairs=0)
     explore = make_probe(exploration_noise=0.5)

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_actor_critic import changed, make_sac, observations, parameters, replay_batch
+from test_actor_critic import changed, make_sac, observations, parameters, replay_batch, tiny_networks
 from torch import nn
 
 from synthmatch.training.actor_critic import polyak_update
@@ -26,6 +26,8 @@ def test_registry_builds_sac_and_suggests_the_closest_name() -> None:
     assert set(ALGORITHMS) == {"sac", "td3", "probe"}
     for name, entry in ALGORITHMS.items():  # each has its table of settings in a training config
         config = TrainConfig(algo=name)
+        if name != "probe":  # the probe's worker measurement is tested in test_probe.py
+            assert entry.cls(*tiny_networks(3), config.algorithm_config).probe is None
         assert isinstance(config.algorithm_config, entry.settings) and config.algorithm_config is getattr(config, name)
     with pytest.raises(ValueError, match=r"unknown algorithm 'sacc' \(did you mean 'sac'\?\); known: sac, td3, probe"):
         algorithm_class("sacc")

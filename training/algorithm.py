@@ -42,6 +42,7 @@ from torch import nn
 from synthmatch.training.actor_critic import Batch, Observation
 from synthmatch.training.networks import Critic, Policy
 from synthmatch.training.probe import ProbeConfig, ProbedGradient
+from synthmatch.training.reward_probe import ProbeSettings
 from synthmatch.training.sac import SAC, SacConfig
 from synthmatch.training.td3 import TD3, Td3Config
 
@@ -51,6 +52,9 @@ Settings_contra = TypeVar("Settings_contra", contravariant=True)
 
 class Algorithm(Protocol):
     """An off-policy algorithm: acts, learns from replay batches, saves and restores itself."""
+
+    probe: ProbeSettings | None
+    """What the environment worker measures at each step for the batch's ``reward_gradient``; None: nothing."""
 
     def act(self, obs: Observation, explore: bool) -> npt.NDArray[np.float32]:
         """Actions [B, P] in [-1, 1] for observations target, current [B, M, T] and params [B, P]."""

@@ -89,6 +89,7 @@ class ProbedGradient:
             {"params": observer.parameters(), "lr": config.observer_lr},
         ])
         self.updates = 0
+        self.probe: ProbeSettings | None = config.settings
 
     @torch.no_grad()
     def act(self, obs: Observation, explore: bool) -> npt.NDArray[np.float32]:

@@ -42,13 +42,12 @@ def reinforce(run: TrainingRun, env: EnvWorker) -> None:
     buffer = ReplayBuffer(rl.buffer_size, run.mel_shape, run.params, embed, config.networks.embed_dim)
     started, start_steps, start_updates = time.perf_counter(), run.state.rl_env_steps, run.state.updates
     update_seconds, finished, successes, metrics = 0.0, [], [], {}
-    probe = config.probe.settings if config.algo == "probe" else None
     obs, infos = env.reset(stream_seed(config.seed, RL_STREAM, run.state.rl_env_steps))
     with run.bar("rl", rl.total_env_steps, run.state.rl_env_steps) as bar:
         while run.state.rl_env_steps < rl.total_env_steps:
             oracle = oracle_actions(obs["params"], infos["target_params"], config.max_step)
             actions = algorithm.act(obs, explore=True)
-            env.step_async(actions, probe)
+            env.step_async(actions, algorithm.probe)
             if len(buffer) >= min(rl.learning_starts, rl.buffer_size):
                 update_started = time.perf_counter()
                 for _ in range(rl.updates_per_step):

@@ -33,6 +33,7 @@ from synthmatch.training.actor_critic import (
     polyak_update,
 )
 from synthmatch.training.networks import Critic, Policy
+from synthmatch.training.reward_probe import ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class SAC:
         self.actor_optimiser = torch.optim.Adam(policy.parameters(), lr=config.actor_lr)
         self.alpha_optimiser = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
         self.updates = 0
+        self.probe: ProbeSettings | None = None  # learns from rewards alone
 
     @property
     def alpha(self) -> torch.Tensor:

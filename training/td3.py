@@ -34,6 +34,7 @@ from synthmatch.training.actor_critic import (
     polyak_update,
 )
 from synthmatch.training.networks import Critic, Policy
+from synthmatch.training.reward_probe import ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class TD3:
         self.critic_optimiser = critic_optimiser(observer, critic, config)
         self.actor_optimiser = torch.optim.Adam(policy.parameters(), lr=config.actor_lr)
         self.updates = 0
+        self.probe: ProbeSettings | None = None  # learns from rewards alone
 
     def _noise(self, like: torch.Tensor, std: float) -> torch.Tensor:
         """Gaussian noise shaped like ``like``, with standard deviation ``std``, from this algorithm's generator."""
