@@ -2,7 +2,7 @@
 a command: python-osc loops for good on a bundle element of negative size, recurses without bound into nested
 bundles, and skips type tags it does not know, running the command with the arguments that are left.
 
-:func:`read_packet` walks the datagram itself (bundles are flattened without recursion into python-osc) and hands
+:func:`read_packet` walks the datagram itself (bundles are flattened here, their nesting bounded) and hands
 python-osc only messages it has checked whole; anything else raises :class:`PacketError`, whose text says what is
 wrong and where, and whose ``address`` is the message's address when that much could be read.
 """
@@ -15,6 +15,7 @@ from pythonosc.osc_message import OscMessage
 
 #: The most a UDP datagram can carry (65,507 bytes over IPv4, 65,527 over IPv6): the server reads this much.
 MAX_DATAGRAM_BYTES = 65_535
+#: How an OSC bundle starts (an OSC message starts with "/").
 BUNDLE_PREFIX = b"#bundle\x00"
 #: A bundle's header: ``#bundle\0`` and its 8-byte time tag; its elements follow.
 BUNDLE_HEADER_BYTES = 16
