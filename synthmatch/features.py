@@ -131,8 +131,8 @@ def log_mel(audio: Audio, settings: FeatureSettings) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(db.transpose(0, 2, 1), dtype=np.float32)
 
 
-#: Top of the observer's log-mel input in dB: full-scale audio peaks near 0 dB, so +20 dB leaves room for a loud
-#: recording; louder bins are clipped to it. Exported models record the value they were trained with.
+#: Top of the observer's log-mel input in dB; louder bins are clipped to it. Since :func:`observe_mel` hears every
+#: sound at the reference loudness (-24 dBFS RMS), bins stay well below it. Exported models record the value.
 MEL_CEILING_DB = 20.0
 
 

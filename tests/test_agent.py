@@ -55,12 +55,13 @@ def test_actions_are_deterministic_bounded_and_per_row(agent: OnnxAgent) -> None
     np.testing.assert_allclose(alone, actions[2], atol=1e-5)
 
 
-def test_observe_clips_like_the_observation_space(agent: OnnxAgent) -> None:
+def test_observe_hears_any_level_alike_and_stays_in_the_observation_space(agent: OnnxAgent) -> None:
     loud = 100.0 * np.sin(2 * np.pi * 440.0 * np.arange(16000) / 16000)  # 40 dB above full scale
-    mel = agent.observe(np.stack([loud, np.zeros_like(loud)]))
-    assert mel.shape == (2, 64, 63)
-    assert mel.max() == MEL_CEILING_DB
-    assert np.all(mel[1] == agent.features.floor_db)
+    mel = agent.observe(np.stack([loud, loud / 1e4, np.zeros_like(loud)]))  # and 40 dB below it
+    assert mel.shape == (3, 64, 63)
+    assert agent.features.floor_db <= mel.min() and mel.max() <= MEL_CEILING_DB
+    np.testing.assert_allclose(mel[0], mel[1], atol=1e-3)  # level is the fader's business (synthmatch.loudness)
+    assert np.all(mel[2] == agent.features.floor_db)
 
 
 def test_sessions_use_one_thread_unless_asked(agent: OnnxAgent) -> None:
