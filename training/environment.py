@@ -30,7 +30,7 @@ SynthLike: TypeAlias = str | Path | SynthDefinition | Synth
 DEFAULT_MAX_STEP = 0.1
 #: Distance (nepers) below which a match counts as found, from :func:`calibrate_success_threshold` on the built-in
 #: synth (its figures: docs/training.md, "The environment's constants").
-DEFAULT_SUCCESS_THRESHOLD = 0.1
+DEFAULT_SUCCESS_THRESHOLD = 0.16
 #: Reward added on the step that reaches the success threshold.
 DEFAULT_SUCCESS_BONUS = 1.0
 #: Peak level in dBFS below which a randomly drawn target counts as inaudible and is drawn again: the near-silent
