@@ -143,6 +143,18 @@ def _plain(kind: Any) -> Any:
     return kind
 
 
+def _tuple_value(kind: Any, value: Any) -> tuple[bool, str, Any]:
+    """(valid, what it must be, value as a tuple) for a ``tuple[float, float]`` or ``tuple[int, ...]`` field."""
+    items = typing.get_args(kind)
+    item = items[0]
+    count = None if len(items) == 2 and items[1] is Ellipsis else len(items)
+    number = int if item is int else (int, float)
+    must_be = f"a list of {count or 'one or more'} {'integers' if item is int else 'numbers'}"
+    ok = (isinstance(value, list | tuple) and len(value) == (count or max(len(value), 1))
+          and all(isinstance(v, number) and not isinstance(v, bool) for v in value))
+    return ok, must_be, tuple(item(v) for v in value) if ok else value
+
+
 def _value(kind: Any, value: Any, where: str, relative_to: Path | None, error: type[ValueError]) -> Any:
     """``value`` as field type ``kind`` wants it; ``error`` saying what it must be otherwise."""
     extras = typing.get_args(kind)[1:] if typing.get_origin(kind) is Annotated else ()
@@ -165,6 +177,8 @@ def _value(kind: Any, value: Any, where: str, relative_to: Path | None, error: t
     elif plain is float:
         ok, must_be = isinstance(value, int | float) and not isinstance(value, bool), "a number"
         value = float(value) if ok else value
+    elif typing.get_origin(plain) is tuple:
+        ok, must_be, value = _tuple_value(plain, value)
     elif plain is Path:
         ok, must_be = isinstance(value, str | Path) and bool(str(value)), "a path (a string)"
         if ok:

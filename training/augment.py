@@ -25,6 +25,8 @@ Audio = npt.NDArray[np.float32]
 class AugmentConfig:
     """How targets are augmented; every range is drawn uniformly, every stage with its own probability."""
 
+    share: float = 0.0
+    """Share of the episodes' random-patch targets that are augmented (0: none, the environment's default)."""
     peak_dbfs: tuple[float, float] = (-40.0, -1.0)
     """Range of the target's peak level after augmentation, dB re full scale (39 dB wide)."""
     gate_probability: float = 0.5
@@ -56,7 +58,7 @@ class AugmentConfig:
         """Refuse probabilities outside [0, 1], reversed ranges and a level range under 30 dB, naming the field."""
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name.endswith("_probability") and not 0.0 <= value <= 1.0:
+            if (field.name.endswith("_probability") or field.name == "share") and not 0.0 <= value <= 1.0:
                 raise ValueError(f"augment.{field.name} = {value} must be a probability in [0, 1]")
             if isinstance(value, tuple) and field.name != "resample_rates_hz" and value[0] > value[1]:
                 raise ValueError(f"augment.{field.name} = {list(value)} must be [low, high] with low <= high")

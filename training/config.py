@@ -22,6 +22,7 @@ from synthmatch.environment_registration import MAX_EPISODE_STEPS
 from synthmatch.name_hints import did_you_mean
 from synthmatch.settings_loader import load_settings, read_toml
 from synthmatch.training.algorithm import ALGORITHMS
+from synthmatch.training.augment import AugmentConfig
 from synthmatch.training.environment import DEFAULT_MAX_STEP
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.probe import ProbeConfig
@@ -127,6 +128,8 @@ class TrainConfig:
     """TD3's own settings (used when algo is "td3")."""
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     """The probed policy gradient's own settings (used when algo is "probe")."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Target augmentation in every stage's episodes (``share`` 0, the default: none)."""
 
     def __post_init__(self) -> None:
         _check_positive(self, ("num_envs", "episode_steps", "validation_episodes", "eval_interval",

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.synths import open_synth
+from synthmatch.training.augment import AugmentConfig
 from synthmatch.training.reward_probe import ProbeSettings
 from synthmatch.training.targets import folder_targets
 from synthmatch.training.vector_environment import SynthMatchVectorEnv
@@ -45,6 +46,8 @@ class EnvSettings:
     """Folder of target recordings mixed into the episodes ("" for none; see SynthMatchVectorEnv)."""
     recording_share: float = 0.0
     """Share of episodes whose target is one of the recordings."""
+    augment: AugmentConfig | None = None
+    """How random-patch targets are augmented (None: never)."""
 
     def build(self) -> SynthMatchVectorEnv:
         """The vector environment these settings describe (loading the recordings, if any)."""
@@ -52,7 +55,7 @@ class EnvSettings:
         recordings = folder_targets(synth, Path(self.recordings)) if self.recordings else []
         return SynthMatchVectorEnv(self.num_envs, synth=synth, max_episode_steps=self.max_episode_steps,
                                    max_step=self.max_step, recordings=recordings,
-                                   recording_share=self.recording_share)
+                                   recording_share=self.recording_share, augment=self.augment)
 
 
 def _serve(connection: multiprocessing.connection.Connection, settings: EnvSettings) -> None:

@@ -22,6 +22,7 @@ from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
+from synthmatch.training.augment import AugmentConfig, augment
 from synthmatch.training.episodes import Episode, EpisodeBatch, Observation, Params
 
 SynthLike: TypeAlias = str | Path | SynthDefinition | Synth
@@ -68,6 +69,7 @@ class MatchTask:
         success_threshold: float = DEFAULT_SUCCESS_THRESHOLD,
         success_bonus: float = DEFAULT_SUCCESS_BONUS,
         features: FeatureSettings | None = None,
+        augment: AugmentConfig | None = None,
     ) -> None:
         self.synth = resolve_synth(synth)
         self.definition: SynthDefinition = self.synth.definition
@@ -88,6 +90,7 @@ class MatchTask:
         self.success_threshold = float(success_threshold)
         self.success_bonus = float(success_bonus)
         self.features = features
+        self.augment = augment
         self.render_samples = int(round(self.definition.note.render_seconds * rate_hz))
         count = len(self.definition.parameters)
         mel_shape = (features.n_mels, features.frames(self.render_samples))
@@ -172,6 +175,7 @@ class MatchTask:
         if rngs is not None:
             drawn = np.flatnonzero([e.random_target for e in episodes])
             self._redraw_inaudible(drawn, rngs, notes, target_params, targets)
+            self._augment(drawn, rngs, targets)
         target_spectra = log_spectra(targets)
         distance = log_spectra_distance(target_spectra, log_spectra(current))
         if rngs is not None:
@@ -195,6 +199,19 @@ class MatchTask:
                 return
             target_params[rows] = np.stack([self.random_patch(rngs[i]) for i in rows])
             targets[rows] = self.render(target_params[rows], notes[rows])
+
+    def _augment(
+        self, rows: npt.NDArray[np.intp], rngs: Sequence[np.random.Generator], targets: npt.NDArray[np.float32]
+    ) -> None:
+        """Replace a share of the drawn targets at ``rows``, in place, by augmented versions drawn from their rngs.
+
+        The patch stays the target's oracle: the agent learns to reach it from the sound as users would bring it.
+        """
+        if self.augment is None or self.augment.share == 0.0:
+            return
+        for i in rows:
+            if rngs[i].random() < self.augment.share:
+                targets[i] = augment(targets[i], self.synth.sample_rate, rngs[i], self.augment)
 
     def _redraw_solved(
         self, rows: npt.NDArray[np.intp], rngs: Sequence[np.random.Generator], notes: npt.NDArray[np.int64],
@@ -365,8 +382,9 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
         success_threshold: float = DEFAULT_SUCCESS_THRESHOLD,
         success_bonus: float = DEFAULT_SUCCESS_BONUS,
         features: FeatureSettings | None = None,
+        augment: AugmentConfig | None = None,
     ) -> None:
-        self.task = MatchTask(synth, max_step, success_threshold, success_bonus, features)
+        self.task = MatchTask(synth, max_step, success_threshold, success_bonus, features, augment)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
         self._batch: EpisodeBatch | None = None

@@ -60,7 +60,8 @@ def run_stages(run: TrainingRun) -> RunState:
     if not remaining:
         return run.state
     config = run.config
-    settings = EnvSettings(config.num_envs, config.synth, config.episode_steps, config.max_step)
+    settings = EnvSettings(config.num_envs, config.synth, config.episode_steps, config.max_step,
+                           augment=config.augment)
     rl_settings = rl_env_settings(config, settings)  # checked before any work: a missing folder fails at once
     writer = run.open_log()
     imitation_steps = [step for step in remaining if step != "rl"]

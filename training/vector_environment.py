@@ -13,6 +13,7 @@ from gymnasium.vector.utils import batch_space
 
 from synthmatch.environment_registration import MAX_EPISODE_STEPS
 from synthmatch.features import FeatureSettings
+from synthmatch.training.augment import AugmentConfig
 from synthmatch.training.environment import (
     EpisodeBatch,
     MatchTask,
@@ -34,6 +35,8 @@ class TaskOptions(TypedDict, total=False):
     """Reward added on the step that finds a match."""
     features: FeatureSettings | None
     """The observer's front end; None: the default at the synth's sample rate."""
+    augment: AugmentConfig | None
+    """How random-patch targets are augmented (level, gate, room, codec, ...); None: never."""
 
 
 class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
