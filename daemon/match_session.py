@@ -22,7 +22,14 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.agent import Mel, OnnxAgent
-from synthmatch.audio_files import SILENCE_DBFS, align_to_onset, load_target, probe_audio_file, warm_up_decoder
+from synthmatch.audio_files import (
+    SILENCE_DBFS,
+    align_to_onset,
+    load_target,
+    probe_audio_file,
+    silent_peak_dbfs,
+    warm_up_decoder,
+)
 from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
 from synthmatch.patches import Patch, default_patch_dir, save_patch
@@ -255,8 +262,8 @@ class MatchSession:
         audio = np.asarray(recording, dtype=np.float32)
         if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)):
             raise ValueError(f"the audio input gave {audio.shape} samples with NaN or infinity; check the device")
-        peak_dbfs = 20.0 * math.log10(max(float(np.max(np.abs(audio))), 1e-12))
-        if peak_dbfs < SILENCE_DBFS:
+        peak_dbfs = silent_peak_dbfs(audio)
+        if peak_dbfs is not None:
             raise ValueError(
                 f"the recording is silent (peak {peak_dbfs:.0f} dBFS, below {SILENCE_DBFS:.0f} dBFS); play the "
                 "sound while recording, and check the audio device and channel"

@@ -74,6 +74,15 @@ def probe_audio_file(
         return _checked_header(path, file, size_bytes, max_seconds)
 
 
+def silent_peak_dbfs(audio: npt.NDArray[np.float32]) -> float | None:
+    """The peak of ``audio`` in dB re full scale when it is below :data:`SILENCE_DBFS` (too quiet to match), else None.
+
+    The one silence rule for files and for recordings.
+    """
+    peak_dbfs = 20.0 * math.log10(max(float(np.max(np.abs(audio), initial=0.0)), 1e-12))
+    return peak_dbfs if peak_dbfs < SILENCE_DBFS else None
+
+
 def load_target(
     path: str | Path,
     sample_rate: int,
@@ -103,8 +112,8 @@ def load_target(
             f"{path}: digital silence: every sample in the first {audio.size / sample_rate:.1f} s is 0; "
             f"if the sound starts after {MAX_LEAD_S:.0f} s, trim the silence before it, else export it again"
         )
-    peak_dbfs = 20.0 * math.log10(peak)
-    if peak_dbfs < SILENCE_DBFS:
+    peak_dbfs = silent_peak_dbfs(audio)
+    if peak_dbfs is not None:
         raise TargetAudioError(
             f"{path}: silent: its peak in the first {audio.size / sample_rate:.1f} s is {peak_dbfs:.0f} dBFS, "
             f"below {SILENCE_DBFS:.0f} dBFS; normalise it, or if the sound starts after {MAX_LEAD_S:.0f} s, "
