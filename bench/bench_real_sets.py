@@ -1,0 +1,106 @@
+"""Real sounds at users' levels: the agent against the searches on the three real sets, target by target.
+
+Run ``.venv/bin/python -m bench.bench_real_sets [--stride N] [--model DIR]`` after
+``scripts/make-real-targets.sh --sets`` (skips with a note when the sets are missing). Each target is read as
+``synthmatch match`` reads it: its note length estimated from its envelope and the synth's note held that long,
+its pitch chosen, and every distance at equal loudness (docs/metrics.md). Every method gets its own seeded stream
+per target, as in ``synthmatch eval``. Prints medians per set and the issue's three targets (median of the
+per-target ratio agent@32 / CMA-ES@1024, agent+search@256 / CMA-ES@1024, and the targets where the agent gains
+nothing while random@32 finds a closer patch); writes ``bench/results/real_sets.json`` with every match.
+About 3 minutes per 16 notes on one core (``--stride 2``: 56 notes, about 10 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.report import report
+from synthmatch.audio_files import load_target
+from synthmatch.definitions import find_definition
+from synthmatch.match_methods import match_method
+from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
+from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.synths import Synth, open_synth
+
+SETS = Path(__file__).resolve().parent / "targets" / "real-sets"
+#: (method, budget) pairs run on every target: the issue's comparison.
+RUNS = (("agent", 32), ("agent+search", 256), ("random", 32), ("cmaes", 32), ("cmaes", 256), ("cmaes", 1024))
+COLUMNS = ("set", "targets", "start", "agent@32", "agent+search@256", "random@32", "cmaes@32", "cmaes@256",
+           "cmaes@1024", "agent32/cmaes1024", "search256/cmaes1024", "agent_stuck_random_better")
+
+
+def match_set(files: Sequence[Path], model: Path | None, seed: int) -> list[dict[str, Any]]:
+    """Every run of RUNS on every file: one row per (target, method, budget) with its distances and patch."""
+    base = find_definition("builtin")
+    rate = base.note.sample_rate
+    functions = {name: match_method(name).load() for name, _ in RUNS}
+    synths: dict[float, Synth] = {}
+    rows = []
+    for index, path in enumerate(files):
+        heard = load_target(path, rate, longest_render_samples(base))
+        definition = with_note_length(base, estimate_note_length(heard, rate).note_seconds)
+        target = heard[: base.note.render_samples]
+        key = definition.note.note_seconds
+        synth = synths.get(key) or synths.setdefault(key, open_synth(definition))
+        note = choose_note(definition.note, estimate_f0_hz(target, rate))
+        for name, budget in RUNS:
+            rng = np.random.default_rng([seed, 0xBA5E, zlib.crc32(name.encode()), budget, index])
+            result = functions[name](synth, target, note, budget, rng, model)
+            rows.append({"set": path.parent.name, "target": path.name, "method": name, "budget": budget,
+                         "note": note, "note_seconds": key, "distance": result.distance,
+                         "start": result.distance_start, "seconds": result.seconds,
+                         "params": [float(x) for x in result.params]})
+        print(f"  {index + 1}/{len(files)} {path.parent.name}/{path.name}", file=sys.stderr, flush=True)
+    return rows
+
+
+def summarise(label: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Medians per run and the issue's per-target comparisons over ``rows``."""
+    by_run: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_run.setdefault(f"{row['method']}@{row['budget']}", {})[f"{row['set']}/{row['target']}"] = row
+    agent, search, cmaes, random = (by_run[k] for k in ("agent@32", "agent+search@256", "cmaes@1024", "random@32"))
+    names = sorted(agent)
+    out: dict[str, Any] = {"set": label, "targets": len(names),
+                           "start": float(np.median([agent[n]["start"] for n in names]))}
+    out.update({run: float(np.median([r["distance"] for r in found.values()])) for run, found in by_run.items()})
+    out["agent32/cmaes1024"] = float(np.median([agent[n]["distance"] / cmaes[n]["distance"] for n in names]))
+    out["search256/cmaes1024"] = float(np.median([search[n]["distance"] / cmaes[n]["distance"] for n in names]))
+    out["agent_stuck_random_better"] = sum(
+        1 for n in names if agent[n]["distance"] >= agent[n]["start"] and random[n]["distance"] < agent[n]["distance"]
+    )
+    return out
+
+
+def main(argv: Sequence[str]) -> int:
+    """Match every set's (strided) files, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_real_sets", description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="gm,nekobi,zyn", help="comma list of folders under bench/targets/real-sets")
+    parser.add_argument("--stride", type=int, default=1, help="take every Nth file of each set (default 1: all)")
+    parser.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped one)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the methods' streams (1234)")
+    args = parser.parse_args(argv)
+    folders = [SETS / name for name in args.sets.split(",")]
+    missing = [str(f) for f in folders if not any(f.glob("*.wav"))]
+    if missing:
+        print(f"no real sets in {', '.join(missing)}; make them with scripts/make-real-targets.sh --sets",
+              file=sys.stderr)
+        return 0
+    matches: list[dict[str, Any]] = []
+    for folder in folders:
+        matches += match_set(sorted(folder.glob("*.wav"))[:: args.stride], args.model, args.seed)
+    table = [summarise(folder.name, [r for r in matches if r["set"] == folder.name]) for folder in folders]
+    table.append(summarise("all", matches))
+    report("real_sets", table, COLUMNS, stride=args.stride, model=str(args.model or "shipped"), matches=matches)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
