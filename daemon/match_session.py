@@ -31,10 +31,14 @@ from synthmatch.audio_files import (
     warm_up_decoder,
 )
 from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
+from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
+from synthmatch.match_methods import match_method
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
+from synthmatch.model_choice import SEARCH_WITHOUT_MODEL
 from synthmatch.patches import Patch, default_patch_dir, save_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth
+from synthmatch.watched_search import run_watched
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +147,21 @@ class MatchSession:
     """The target, the state and the patches the daemon's commands act on; matches run in a worker thread."""
 
     def __init__(
-        self, synth: Synth, agent: OnnxAgent, sink: ParameterSink | None = None, record: Recorder | None = None,
-        candidates: int = 1, patch_dir: Path | None = None,
+        self, synth: Synth, agent: OnnxAgent | None, sink: ParameterSink | None = None,
+        record: Recorder | None = None, candidates: int = 1, patch_dir: Path | None = None,
+        model_dir: Path | None = None,
     ) -> None:
-        """Match on ``synth`` with ``agent``; send applied patches to ``sink``; record targets with ``record``.
+        """Match on ``synth`` with ``agent`` (from ``model_dir``; None: by search); send applied patches to ``sink``;
+        record targets with ``record``.
 
-        ``candidates`` > 1 makes every step search (:func:`synthmatch.matching.search_step`). Patches are saved
-        in ``patch_dir`` (default: :func:`synthmatch.patches.default_patch_dir`).
+        ``candidates`` > 1 makes every agent step search (:func:`synthmatch.matching.search_step`). Patches are
+        saved in ``patch_dir`` (default: :func:`synthmatch.patches.default_patch_dir`).
         """
         self.synth = synth
+        self.model_dir = model_dir
+        self.default_method = "agent" if agent is not None else SEARCH_WITHOUT_MODEL
+        """What a match runs unless told another method: the agent, or without one the search."""
+        self._method = self.default_method
         self.patch_dir = default_patch_dir() if patch_dir is None else patch_dir
         self._candidates = candidates
         self.definition = synth.definition
@@ -284,7 +294,13 @@ class MatchSession:
         f0_hz = estimate_f0_hz(audio, self.synth.sample_rate) if note is None else None
         target = Target(audio=audio, note=choose_note(self.definition.note, f0_hz, note), source=source,
                         seconds=seconds)
-        return target, self._agent.observe(audio[None])[0]
+        return target, self._observe(audio[None])
+
+    def _observe(self, audio: npt.NDArray[np.float32]) -> Mel:
+        """How the agent hears ``audio[1, N]`` (without an agent: the standard front end) -> [n_mels, frames]."""
+        if self._agent is not None:
+            return self._agent.observe(audio)[0]
+        return observe_mel(audio, FeatureSettings(sample_rate=self.synth.sample_rate), MEL_CEILING_DB)[0]
 
     @staticmethod
     def _log_target(target: Target) -> None:
@@ -292,8 +308,11 @@ class MatchSession:
 
     # -- the match ---------------------------------------------------------------------------------------------
 
-    def start_match(self, max_steps: int | None, on_progress: ProgressSink, on_done: DoneSink) -> int:
-        """Start matching the target from the current patch in the worker thread; returns the steps it will take.
+    def start_match(
+        self, max_steps: int | None, on_progress: ProgressSink, on_done: DoneSink, method: str | None = None
+    ) -> int:
+        """Start matching the target in the worker thread with ``method`` (default :attr:`default_method`); returns
+        the steps it will take (a search's steps are renders, from the default patch).
 
         ``on_progress`` is called after every step, ``on_done`` once at the end (stopped, finished or failed);
         the best patch is then applied and becomes the current one.
@@ -301,6 +320,10 @@ class MatchSession:
         steps = DEFAULT_STEPS if max_steps is None else max_steps
         if not 1 <= steps <= MAX_STEPS:
             raise ValueError(f"max_steps {steps} must be 1..{MAX_STEPS} (default {DEFAULT_STEPS})")
+        method = self.default_method if method is None else method
+        if match_method(method).network is not None and self._agent is None:
+            raise SessionError(f"method {method} needs a model and this daemon has none for {self.definition.name}; "
+                               f"use a search (random, cmaes) or start it with --model DIR")
         with self._lock:
             target, start = self._target, self._current
         if target is None:
@@ -308,22 +331,32 @@ class MatchSession:
             raise SessionError("no target: load one with /synthmatch/target/load <path> (or record one) first")
 
         def run() -> None:
-            outcome = self._run_match(target, start, steps, on_progress)
+            outcome = self._run_match(target, start, steps, on_progress, method)
             on_done(outcome)
 
         self._start_worker(SessionState.MATCHING, "start a match", run, match_steps=steps)
+        with self._lock:
+            self._method = method
         return steps
 
-    def _run_match(self, target: Target, start: Params, steps: int, on_progress: ProgressSink) -> MatchOutcome:
+    def _run_match(
+        self, target: Target, start: Params, steps: int, on_progress: ProgressSink, method: str
+    ) -> MatchOutcome:
         """The worker's match: run it, keep the best patch whatever happens, apply it, and say how it ended."""
         result: MatchResult | None = None
         error: Exception | None = None
+        def on_step(progress: MatchProgress) -> None:
+            self._on_step(progress, on_progress)
+
         try:
-            result = match_with_agent(
-                self.synth, self._agent, target.audio, target.note, steps, start_params=start,
-                on_step=lambda progress: self._on_step(progress, on_progress), should_stop=self._stop_requested,
-                candidates=self._candidates,
-            )
+            if method == "agent" and self._agent is not None:
+                result = match_with_agent(
+                    self.synth, self._agent, target.audio, target.note, steps, start_params=start, on_step=on_step,
+                    should_stop=self._stop_requested, candidates=self._candidates,
+                )
+            else:
+                result = run_watched(method, self.synth, target.audio, target.note, steps, np.random.default_rng(),
+                                     self.model_dir, on_step, self._stop_requested)
         except Exception as err:
             log.warning("the match failed after %d steps: %s", self._step, err)
             error = err
@@ -391,10 +424,10 @@ class MatchSession:
         Returns the patch and the path written; ``name`` must be bare (see :func:`synthmatch.patches.patch_path`).
         """
         with self._lock:
-            best, distance, target = self._best, self._best_distance, self._target
+            best, distance, target, method = self._best, self._best_distance, self._target, self._method
         if best is None or target is None:
             raise SessionError("no best patch yet: run a match (/synthmatch/match/start) before saving")
-        patch = Patch.from_params(self.definition, best, distance=distance, note=target.note, method="agent",
+        patch = Patch.from_params(self.definition, best, distance=distance, note=target.note, method=method,
                                   target=target.source)
         path = save_patch(patch, self.patch_dir, name)
         log.info("patch written to %s (distance %.4f)", path, distance)

@@ -162,11 +162,13 @@ class OscCommands:
         return lambda err: self.send(client, ERROR_ADDRESS, address, str(err))
 
     def match_start(self, client: Client, address: str, *args: Any) -> None:
-        """``/synthmatch/match/start [max_steps]`` -> ``/synthmatch/progress <step> <distance>`` after every step,
-        then ``/synthmatch/match/done <steps> <best_distance> <reach>`` (or an error; the best patch is kept).
+        """``/synthmatch/match/start [max_steps] [method]`` -> ``/synthmatch/progress <step> <distance>`` after every
+        step, then ``/synthmatch/match/done <steps> <best_distance> <reach>`` (or an error; the best patch is kept).
 
-        ``reach`` says how close the best patch came in one word (exact, close, near, far; synthmatch.reach)."""
-        (max_steps,) = parse_args(address, args, Arg("max_steps", int, optional=True))
+        ``method`` is any registered one (synthmatch.match_methods); by default the agent, or the search when the
+        daemon has no model. ``reach`` says how close the best patch came in one word (synthmatch.reach)."""
+        max_steps, method = parse_args(address, args, Arg("max_steps", int, optional=True),
+                                       Arg("method", str, optional=True))
 
         def progress(step: MatchProgress) -> None:
             self.send(client, PROGRESS, step.step, step.distance)
@@ -178,7 +180,7 @@ class OscCommands:
                 self.send(client, ERROR_ADDRESS, address,
                           f"the match failed after {outcome.steps} steps, its best patch kept: {outcome.error}")
 
-        self.session.start_match(max_steps, progress, done)
+        self.session.start_match(max_steps, progress, done, method)
 
     def match_stop(self, client: Client, address: str, *args: Any) -> Reply:
         """``/synthmatch/match/stop`` -> ``/synthmatch/match/stopping <step>``; the starter then gets done."""
@@ -186,10 +188,13 @@ class OscCommands:
         return MATCH_STOPPING, self.session.stop_match()
 
     def status(self, client: Client, address: str, *args: Any) -> Reply:
-        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance>``."""
+        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance> <method>``.
+
+        ``method`` is what a match runs unless told another: "agent", or a search's name when there is no model.
+        """
         parse_args(address, args)
         now = self.session.snapshot()
-        return STATUS, str(now.state), now.step, now.distance, now.best_distance
+        return STATUS, str(now.state), now.step, now.distance, now.best_distance, self.session.default_method
 
     def patch_save(self, client: Client, address: str, *args: Any) -> Reply:
         """``/synthmatch/patch/save <name>`` -> ``/synthmatch/patch/saved <path> <distance>``: the full path written."""

@@ -21,7 +21,7 @@ from types import FrameType
 from pythonosc.dispatcher import Dispatcher
 
 from synthmatch import __version__
-from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.agent import OnnxAgent
 from synthmatch.daemon.config import DaemonConfig, DaemonConfigError
 from synthmatch.daemon.live_rig import LiveRig, open_live_rig, render_mode
 from synthmatch.daemon.live_view import LiveView
@@ -30,6 +30,8 @@ from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands
 from synthmatch.daemon.osc_server import OscServer
 from synthmatch.definitions import find_definition
+from synthmatch.features import MEL_CEILING_DB, FeatureSettings
+from synthmatch.model_choice import MatcherChoice, choose_matcher
 from synthmatch.patches import default_patch_dir
 
 log = logging.getLogger("synthmatch.daemon")
@@ -40,8 +42,11 @@ def run_daemon(config: DaemonConfig) -> int:
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s synthmatch %(levelname)s: %(message)s")
     definition = find_definition(config.synth)
-    model_dir = config.model or default_model_dir(definition)
-    agent = OnnxAgent.load(model_dir, definition)  # ModelMismatch: a clear error before any port is opened
+    choice = choose_matcher(definition, config.model)  # ModelMismatch: a clear error before any port is opened
+    model_dir = choice.model_dir
+    agent = None if model_dir is None else OnnxAgent.load(model_dir, definition)
+    if agent is None:
+        log.warning("%s", choice.banner())
     if config.search > 1 and render_mode(definition, config.live_options()) == "live":
         raise DaemonConfigError(f"search = {config.search} renders {config.search} candidates at once, and a live "
                                 "synth plays one note at a time: use search = 1 with --render live")
@@ -50,20 +55,22 @@ def run_daemon(config: DaemonConfig) -> int:
     try:
         synth = MainThreadSynth(rig.synth, main_thread)
         session = MatchSession(synth, agent, rig.sink, rig.record, candidates=config.search,
-                               patch_dir=config.patch_dir)
+                               patch_dir=config.patch_dir, model_dir=model_dir)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
         OscCommands(session, server.send).register(dispatcher)
         view = None
         try:
             if config.view:
-                view = LiveView(session, str(model_dir), (agent.features.floor_db, agent.mel_ceiling_db),
+                features = FeatureSettings(sample_rate=synth.sample_rate) if agent is None else agent.features
+                ceiling_db = MEL_CEILING_DB if agent is None else agent.mel_ceiling_db
+                view = LiveView(session, str(model_dir or choice.banner()), (features.floor_db, ceiling_db),
                                 config.osc_host, config.view_port)
             with stop_on_signals() as stop:
                 server.start()
                 if view is not None:
                     view.start()
-                print(describe(config, server, rig, str(model_dir), view), flush=True)
+                print(describe(config, server, rig, choice, view), flush=True)
                 main_thread.serve_until(stop)
             log.info("shutting down")
         finally:
@@ -95,7 +102,9 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, handler)
 
 
-def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str, view: LiveView | None = None) -> str:
+def describe(
+    config: DaemonConfig, server: OscServer, rig: LiveRig, choice: MatcherChoice, view: LiveView | None = None
+) -> str:
     """What the daemon prints at startup: where it listens, what it matches on, where patches go, the view's URL."""
     definition = rig.synth.definition
     live = render_mode(definition, config.live_options()) == "live"
@@ -108,7 +117,8 @@ def describe(config: DaemonConfig, server: OscServer, rig: LiveRig, model: str, 
         *([f"  view        {view.url} (see docs/live-view.md)"] if view is not None else []),
         f"  synth       {definition.name} ({definition.kind}, {len(definition.parameters)} parameters, "
         f"{'played live and recorded' if live else 'rendered in-process'})",
-        f"  model       {model}" + (f" (search: {config.search} candidates a step)" if config.search > 1 else ""),
+        f"  matches by  {choice.banner()}"
+        + (f" (search: {config.search} candidates a step)" if config.search > 1 and choice.model_dir else ""),
         f"  patches to  {', '.join(sends) if sends else 'nowhere else (no --midi-port, no --osc-target)'}",
         f"  saved in    {config.patch_dir or default_patch_dir()} (/synthmatch/patch/save <name>)",
         "  stop with Ctrl-C or SIGTERM",

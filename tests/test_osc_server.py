@@ -136,8 +136,8 @@ def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float],
     assert reach == reach_word(best)  # the same word as `synthmatch match` says
     assert best < start_distance
 
-    state, step, distance, best_distance = client.ask_one("/synthmatch/status")[1]
-    assert (state, step) == ("idle", 32)
+    state, step, distance, best_distance, method = client.ask_one("/synthmatch/status")[1]
+    assert (state, step, method) == ("idle", 32, "agent")
     assert distance == pytest.approx(progress[-1][1], rel=1e-6) and best_distance == pytest.approx(best, rel=1e-6)
 
     patch_file = served[1].patch_dir / "patch.json"
