@@ -14,13 +14,14 @@ from synthmatch.daemon.config import add_daemon_arguments
 from synthmatch.daemon.live_rig import MidiApi
 from synthmatch.definitions import DefinitionError, iter_definition_files, load_definition
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES
+from synthmatch.model_choice import SEARCH_WITHOUT_MODEL, choose_matcher
 from synthmatch.synths import SynthUnavailable
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def cmd_synths(args: argparse.Namespace) -> int:
-    """List every synth definition on the search path: name, kind, parameter count, file."""
+    """List every synth definition on the search path: name, kind, parameter count, model, file."""
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
     for path in iter_definition_files():
@@ -29,18 +30,22 @@ def cmd_synths(args: argparse.Namespace) -> int:
         try:
             definition = load_definition(path)
         except DefinitionError as err:
-            row.update(kind="invalid", parameters=0, error=str(err))
+            row.update(kind="invalid", parameters=0, model=None, matches_by=None, error=str(err))
         else:
-            row.update(name=definition.name, kind=definition.kind, parameters=len(definition.parameters))
+            choice = choose_matcher(definition)
+            row.update(name=definition.name, kind=definition.kind, parameters=len(definition.parameters),
+                       model=None if choice.model_dir is None else str(choice.model_dir), matches_by=choice.method,
+                       **({"no_model": choice.reason} if choice.model_dir is None else {}))
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     width = max([len(str(r["name"])) for r in rows] + [4])
-    print(f"{'name'.ljust(width)}  {'kind':8}  params  path")
+    print(f"{'name'.ljust(width)}  {'kind':8}  params  {'matches by':16}  path")
     for r in rows:
         note = "  (shadowed)" if r["shadowed"] else ""
-        print(f"{str(r['name']).ljust(width)}  {str(r['kind']):8}  {r['parameters']:>6}  {r['path']}{note}")
+        how = "model" if r["model"] else f"search ({r['matches_by']})" if r["matches_by"] else "-"  # --json: why
+        print(f"{str(r['name']).ljust(width)}  {str(r['kind']):8}  {r['parameters']:>6}  {how:16}  {r['path']}{note}")
         if "error" in r:
             print(f"{'':{width}}  error: {r['error']}")
     return 0
@@ -150,7 +155,8 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("target", type=Path, metavar="TARGET.wav", help="WAV, FLAC, MP3 or OGG")
     match.add_argument("--synth", default="builtin", help="synth definition name or TOML path (default: builtin)")
     match.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
-    match.add_argument("--method", default="agent", help=f"{', '.join(METHOD_NAMES)} (default: agent)")
+    match.add_argument("--method", help=f"{', '.join(METHOD_NAMES)} (default: agent, or {SEARCH_WITHOUT_MODEL} "
+                       "when no model fits the synth)")
     match.add_argument("--steps", type=int, default=32, metavar="K", help="agent steps or renders (default 32)")
     match.add_argument("--note", type=int, help="MIDI note to play (default: from the target's pitch)")
     match.add_argument("--seed", type=int, default=0, help="seed of the stochastic methods (default 0)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -31,6 +32,7 @@ from synthmatch.match_figures import (
 from synthmatch.match_methods import METHOD_NAMES, get_method
 from synthmatch.matched_audio import check_audio_out_path, render_matched, write_audio
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
+from synthmatch.model_choice import choose_matcher
 from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
 from synthmatch.output_level import OutputLevel, set_output_level
 from synthmatch.params import denormalise_all
@@ -48,10 +50,11 @@ def run_match(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise ValueError(f"--steps {args.steps} must be at least 1 (agent steps or renders)")
     plot, animate = args.plot, args.animate
-    check_picture_options(args.method, plot, animate)
     definition = find_definition(args.synth)
+    method = args.method or chosen_method(definition, args.model)
+    check_picture_options(method, plot, animate)
     recorder = StepRecorder()
-    match = prepare_method(args.method, definition, args.model, args.steps, args.seed, on_step=recorder)
+    match = prepare_method(method, definition, args.model, args.steps, args.seed, on_step=recorder)
     audio_out = None if args.audio_out is None else check_audio_out_path(args.audio_out)
     heard = load_target(args.target, definition.note.sample_rate, longest_render_samples(definition))
     length = estimate_note_length(heard, definition.note.sample_rate)
@@ -62,7 +65,7 @@ def run_match(args: argparse.Namespace) -> int:
     result = match(synth, target, note)
     level = set_output_level(synth, result.params, target, note)
     if plot is not None or animate is not None:
-        features, ceiling_db = heard_with(args.method, definition, args.model)
+        features, ceiling_db = heard_with(method, definition, args.model)
         trace = build_trace(synth, target, result, recorder.steps, features=features, ceiling_db=ceiling_db)
         if plot is not None:
             plot_match(trace, plot)
@@ -84,6 +87,14 @@ def run_match(args: argparse.Namespace) -> int:
             if path is not None:
                 print(f"{what} written to {path}")
     return 0
+
+
+def chosen_method(definition: SynthDefinition, model_dir: Path | None) -> str:
+    """The method when ``--method`` is not given: the agent if a model fits, else the search, said on stderr."""
+    choice = choose_matcher(definition, model_dir)
+    if choice.model_dir is None:
+        print(f"synthmatch match: {choice.banner()}", file=sys.stderr)
+    return choice.method
 
 
 def prepare_method(

@@ -62,8 +62,3 @@ def choose_matcher(definition: SynthDefinition, model_dir: Path | None = None) -
         return MatcherChoice(None, f"the shipped model for {definition.name!r} does not fit its definition")
     return MatcherChoice(shipped, "")
 
-
-def model_status(definition: SynthDefinition) -> str:
-    """For `synthmatch synths`: "shipped" when the shipped model fits, else why the synth is matched by search."""
-    choice = choose_matcher(definition)
-    return "shipped" if choice.model_dir is not None else choice.reason

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from synthmatch import __version__
 from synthmatch.definitions import load_definition
 
+BUILTIN_TOML = Path(str(resources.files("synthmatch.synthdefs").joinpath("builtin.toml")))
 SCRIPT = shutil.which("synthmatch") or str(Path(sys.executable).with_name("synthmatch"))
 MIDI_GUIDE = Path(__file__).resolve().parents[2] / "shared" / "data" / "midi-guide"
 needs_midi_guide = pytest.mark.skipif(
@@ -34,10 +36,24 @@ def test_synths_table_names_every_shipped_definition() -> None:
     result = synthmatch("synths")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "kind", "params", "path"]
+    assert lines[0].split() == ["name", "kind", "params", "matches", "by", "path"]
     names = {line.split()[0]: line.split()[1:3] for line in lines[1:]}
     assert names["builtin"][0] == "builtin" and int(names["builtin"][1]) >= 12
     assert names["nekobi"] == ["vst3", "8"]
+
+
+def test_synths_say_which_have_a_model_and_which_are_matched_by_search(tmp_path: Path) -> None:
+    builtin = BUILTIN_TOML.read_text(encoding="utf-8")
+    (tmp_path / "nomodel.toml").write_text(builtin.replace('name = "builtin"', 'name = "nomodel"', 1))
+    env_run = subprocess.run([SCRIPT, "synths", "--json"], capture_output=True, text=True,
+                             env={"SYNTHMATCH_DEFINITIONS": str(tmp_path), "PATH": ""}, timeout=120)
+    rows = {r["name"]: r for r in json.loads(env_run.stdout)}
+    assert rows["builtin"]["matches_by"] == "agent" and Path(rows["builtin"]["model"]).name == "builtin"
+    assert rows["nomodel"]["matches_by"] == "cmaes" and rows["nomodel"]["model"] is None
+    assert rows["nomodel"]["no_model"] == "none shipped for 'nomodel'"
+    table = subprocess.run([SCRIPT, "synths"], capture_output=True, text=True,
+                           env={"SYNTHMATCH_DEFINITIONS": str(tmp_path), "PATH": ""}, timeout=120).stdout
+    assert any(line.split()[:5] == ["nomodel", "builtin", "20", "search", "(cmaes)"] for line in table.splitlines())
 
 
 def test_a_broken_user_definition_is_listed_with_its_error(tmp_path: Path) -> None:
