@@ -14,6 +14,9 @@ metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``
                   (role -> file name, null for an absent one-shot head), ``created``, ``synthmatch_version``
 ================= ==========================================================================================
 
+Format history: 1, the observer heard log-mels at the sound's own level; 2 (since synthmatch.loudness), at equal
+loudness (:func:`synthmatch.features.observe_mel`). A format 1 model still loads, with a warning to retrain it.
+
 The batch axis of every network is dynamic. This module is the one that reads and writes metadata.json (core:
 no torch, no onnxruntime). Training writes the networks first (``synthmatch.training.export``), then the
 metadata, written last and once, makes the folder a model; loading checks it against the synth definition in
@@ -23,6 +26,7 @@ use, so a model never drives a synth it was not trained for.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,8 +38,16 @@ from synthmatch.atomic_file import write_atomically
 from synthmatch.definitions import SynthDefinition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
 
-#: Version of the model folder format that this code reads and ``synthmatch export`` writes.
-MODEL_FORMAT = 1
+log = logging.getLogger(__name__)
+
+#: Version of the model folder format that ``synthmatch export`` writes: 2, observed at equal loudness.
+MODEL_FORMAT = 2
+#: Formats this code reads; the older ones with a warning (:data:`OLD_FORMAT_WARNINGS`).
+READABLE_FORMATS = (1, 2)
+#: Format -> what is wrong with a model of it, logged when one is loaded.
+OLD_FORMAT_WARNINGS = {
+    1: "trained before equal loudness (it heard each sound at its own level): retrain for best results",
+}
 METADATA_FILE = "metadata.json"
 #: Keys that metadata.json must have (the table above).
 METADATA_KEYS = (
@@ -80,10 +92,10 @@ class ModelMetadata:
         missing = [key for key in METADATA_KEYS if key not in data]
         if missing:
             raise ModelFolderError(f"{where}: missing key(s) {', '.join(missing)}; export the model again")
-        if data["format"] != MODEL_FORMAT:
+        if data["format"] not in READABLE_FORMATS:
             raise ModelFolderError(
-                f"{where}: format {data['format']!r} is not {MODEL_FORMAT}, the one this synthmatch "
-                f"reads; export the model again with this version"
+                f"{where}: format {data['format']!r} is not one this synthmatch reads "
+                f"({', '.join(map(str, READABLE_FORMATS))}); export the model again with this version"
             )
         synth, files = data["synth"], data["files"]
         try:
@@ -112,6 +124,16 @@ class ModelMetadata:
         if metadata.files["observer"] is None or metadata.files["policy"] is None:
             raise ModelFolderError(f"{where}: 'files' must name an observer and a policy; export the model again")
         return metadata
+
+    @property
+    def equal_loudness(self) -> bool:
+        """Whether the model was trained hearing every sound at equal loudness (format 2 on), as observe_mel does."""
+        return bool(self.raw["format"] >= 2)
+
+    def warning(self) -> str | None:
+        """What is wrong with a model of an older format (it still loads), or None."""
+        problem = OLD_FORMAT_WARNINGS.get(self.raw["format"])
+        return None if problem is None else f"model {self.folder} (format {self.raw['format']}): {problem}"
 
     @property
     def frames(self) -> int:
@@ -170,7 +192,11 @@ def load_metadata(model_dir: str | Path) -> ModelMetadata:
         raise ModelFolderError(f"{where}: unreadable ({err}); export the model again") from None
     if not isinstance(data, dict):
         raise ModelFolderError(f"{where}: must hold a JSON object; export the model again")
-    return ModelMetadata.from_dict(data, folder)
+    metadata = ModelMetadata.from_dict(data, folder)
+    warning = metadata.warning()
+    if warning is not None:
+        log.warning("%s", warning)
+    return metadata
 
 
 

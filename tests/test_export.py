@@ -89,7 +89,7 @@ def test_onnxruntime_oneshot_agrees_with_torch(exported: Exported) -> None:
 def test_metadata_has_every_field(exported: Exported) -> None:
     data = json.loads((exported.folder / "metadata.json").read_text())
     assert set(METADATA_KEYS) <= set(data)
-    assert data["format"] == 1
+    assert data["format"] == 2 and load_metadata(exported.folder).equal_loudness
     assert data["synth"] == {"name": "builtin", "sha256": exported.definition.sha256,
                              "parameters": list(exported.definition.parameter_names)}
     assert FeatureSettings.from_dict(data["features"]) == FeatureSettings(sample_rate=16000)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,9 @@ from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.features import FeatureSettings
 from synthmatch.model_folder import (
     METADATA_FILE,
+    MODEL_FORMAT,
     NETWORK_FILES,
+    ModelFolderError,
     add_network,
     describe_model,
     load_metadata,
@@ -79,3 +84,32 @@ def test_the_shipped_models_still_read_and_fit_their_definitions(name: str) -> N
     metadata.check_fits(find_definition(name))
     for role in ("observer", "policy"):
         assert metadata.path(role).is_file()
+
+
+def test_a_new_model_is_marked_as_trained_at_equal_loudness(builtin: SynthDefinition, tmp_path: Path) -> None:
+    metadata = describe_model(builtin, FeatureSettings(), NETWORKS, 0.05)
+    assert metadata["format"] == MODEL_FORMAT == 2
+    checked = open_model_folder(tmp_path, metadata)
+    assert checked.equal_loudness and checked.warning() is None
+
+
+def test_a_model_from_before_equal_loudness_loads_with_a_warning_to_retrain(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "nekobi"
+    shutil.copytree(shipped_model_dir("nekobi"), folder)  # a copy: the shipped folder is never written
+    assert json.loads((folder / METADATA_FILE).read_text())["format"] == 1
+    with caplog.at_level(logging.WARNING, logger="synthmatch.model_folder"):
+        metadata = load_metadata(folder)
+    metadata.check_fits(find_definition("nekobi"))
+    assert not metadata.equal_loudness
+    assert [record.getMessage() for record in caplog.records] == [
+        f"model {folder} (format 1): trained before equal loudness (it heard each sound at its own level): "
+        "retrain for best results"
+    ]
+
+
+def test_a_format_from_the_future_is_refused(builtin: SynthDefinition, tmp_path: Path) -> None:
+    metadata = {**describe_model(builtin, FeatureSettings(), NETWORKS, 0.05), "format": 3}
+    with pytest.raises(ModelFolderError, match=r"format 3 is not one this synthmatch reads \(1, 2\)"):
+        open_model_folder(tmp_path, metadata)
