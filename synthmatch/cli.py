@@ -58,6 +58,13 @@ def cmd_import_midi_guide(args: argparse.Namespace) -> int:
     return run_import(args.csv, args.out)
 
 
+def cmd_import_vst3(args: argparse.Namespace) -> int:
+    """Write a synth definition from a VST3 instrument's parameters."""
+    from synthmatch.vst3_import import run_import_vst3
+
+    return run_import_vst3(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an observer and a policy for one synth (needs the [train] extra)."""
     from synthmatch.training.train import run_train
@@ -203,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("csv", type=Path, metavar="FILE.csv", help="a CSV from the midi.guide data set")
     mg.add_argument("--out", type=Path, metavar="FILE.toml", help="where to write the definition (default: stdout)")
     mg.set_defaults(run=cmd_import_midi_guide)
+
+    vst3 = sub.add_parser("import-vst3", help="turn a VST3 instrument's parameters into a synth definition")
+    vst3.add_argument("plugin", type=Path, metavar="PLUGIN.vst3", help="the plugin bundle or file")
+    vst3.add_argument("--out", type=Path, required=True, metavar="DEF.toml", help="where to write the definition")
+    vst3.add_argument("--name", help="the synth's name (default: the --out file's name without .toml)")
+    vst3.add_argument("--all", action="store_true", help="also take the parameters the plugin says are not automatable")
+    vst3.set_defaults(run=cmd_import_vst3)
     _add_offline_commands(sub)
     _add_live_commands(sub)
     return parser
