@@ -25,6 +25,7 @@ use, so a model never drives a synth it was not trained for.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -195,8 +196,14 @@ def load_metadata(model_dir: str | Path) -> ModelMetadata:
     metadata = ModelMetadata.from_dict(data, folder)
     warning = metadata.warning()
     if warning is not None:
-        log.warning("%s", warning)
+        _warn_once(warning)
     return metadata
+
+
+@functools.cache
+def _warn_once(warning: str) -> None:
+    """Log ``warning`` the first time only: a command may read one model's metadata more than once."""
+    log.warning("%s", warning)
 
 
 
