@@ -24,8 +24,9 @@ from synthmatch.daemon.local_http_server import (
     LocalHTTPServer,
     LocalRequestHandler,
 )
-from synthmatch.daemon.match_session import MatchSession, SessionSnapshot, SessionState
+from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_server import DEFAULT_HOST, resolve_udp
+from synthmatch.daemon.session_values import SessionSnapshot, SessionState
 from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise, step_index
 from synthmatch.reach import reach_sentence

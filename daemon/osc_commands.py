@@ -22,7 +22,8 @@ from synthmatch.daemon.osc_server import ERROR_ADDRESS, Client
 from synthmatch.reach import reach_word
 
 if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below without numpy or onnxruntime
-    from synthmatch.daemon.match_session import MatchOutcome, MatchSession, Target
+    from synthmatch.daemon.match_session import MatchSession
+    from synthmatch.daemon.session_values import MatchOutcome, Target
     from synthmatch.matching import MatchProgress
 
 PREFIX = "/synthmatch"

@@ -12,7 +12,8 @@ import pytest
 from pedalboard.io import AudioFile
 
 from synthmatch.agent import OnnxAgent, default_model_dir
-from synthmatch.daemon.match_session import MatchOutcome, MatchSession, SessionError, SessionState, Target
+from synthmatch.daemon.match_session import MatchSession
+from synthmatch.daemon.session_values import MatchOutcome, SessionError, SessionState, Target
 from synthmatch.distances import multires_stft_distance
 from synthmatch.matching import MatchProgress, match_with_agent
 from synthmatch.params import quantise_all

@@ -25,9 +25,10 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
-from synthmatch.daemon.match_session import MatchSession, Recorder
+from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands, parse_args
 from synthmatch.daemon.osc_server import ERROR_TEXT_CHARS, OscServer
+from synthmatch.daemon.session_values import Recorder
 from synthmatch.distances import multires_stft_distance
 from synthmatch.params import quantise_all
 from synthmatch.patches import read_patch
