@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict, Unpack
 
 import gymnasium as gym
 import numpy as np
@@ -54,6 +54,21 @@ def resolve_synth(synth: SynthLike) -> Synth:
         f"synth must be a definition name, a path to a definition TOML, a SynthDefinition or a Synth, "
         f"got {type(synth).__name__}; try synth='builtin'"
     )
+
+
+class TaskOptions(TypedDict, total=False):
+    """The keywords :class:`~synthmatch.training.environment.MatchTask` takes after the synth; omitted: its defaults."""
+
+    max_step: float
+    """Largest change of a normalised parameter per step (action +-1)."""
+    success_threshold: float
+    """Distance (nepers) below which a match counts as found."""
+    success_bonus: float
+    """Reward added on the step that finds a match."""
+    features: FeatureSettings | None
+    """The observer's front end; None: the default at the synth's sample rate."""
+    augment: AugmentConfig | None
+    """How random-patch targets are augmented (level, gate, room, codec, ...); None: never."""
 
 
 class MatchTask:
@@ -375,16 +390,8 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(
-        self,
-        synth: SynthLike = "builtin",
-        max_step: float = DEFAULT_MAX_STEP,
-        success_threshold: float = DEFAULT_SUCCESS_THRESHOLD,
-        success_bonus: float = DEFAULT_SUCCESS_BONUS,
-        features: FeatureSettings | None = None,
-        augment: AugmentConfig | None = None,
-    ) -> None:
-        self.task = MatchTask(synth, max_step, success_threshold, success_bonus, features, augment)
+    def __init__(self, synth: SynthLike = "builtin", **task: Unpack[TaskOptions]) -> None:
+        self.task = MatchTask(synth, **task)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
         self._batch: EpisodeBatch | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -12,31 +12,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from synthmatch.environment_registration import MAX_EPISODE_STEPS
-from synthmatch.features import FeatureSettings
-from synthmatch.training.augment import AugmentConfig
 from synthmatch.training.environment import (
     EpisodeBatch,
     MatchTask,
     Observation,
     SynthLike,
+    TaskOptions,
 )
 from synthmatch.training.reward_probe import ProbeSettings, reward_gradient
 from synthmatch.training.targets import Target
-
-
-class TaskOptions(TypedDict, total=False):
-    """The keywords :class:`~synthmatch.training.environment.MatchTask` takes after the synth; omitted: its defaults."""
-
-    max_step: float
-    """Largest change of a normalised parameter per step (action +-1)."""
-    success_threshold: float
-    """Distance (nepers) below which a match counts as found."""
-    success_bonus: float
-    """Reward added on the step that finds a match."""
-    features: FeatureSettings | None
-    """The observer's front end; None: the default at the synth's sample rate."""
-    augment: AugmentConfig | None
-    """How random-patch targets are augmented (level, gate, room, codec, ...); None: never."""
 
 
 class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
