@@ -107,7 +107,7 @@ def _skip_argument(data: bytes, index: int, end: int, address: str, position: in
             raise PacketError(address, f"{what} runs past the end of the message: no room for the blob's size")
         (size,) = struct.unpack_from(">i", data, index)
         padded = size + -size % 4
-        if not 0 <= padded <= end - index - 4:
+        if size < 0 or padded > end - index - 4:  # -1..-3 would pad to 0: check the size itself
             raise PacketError(address, f"{what} claims a blob of {size} bytes; it must be 0 or more and fit in the "
                                        f"{end - index - 4} bytes left")
         return index + 4 + padded

@@ -108,6 +108,8 @@ def test_the_largest_datagram_is_read_whole() -> None:
         (START + b",s\x00\x00a\xe9\x00\x00", "/synthmatch/match/start", "argument 1 ('s') is not UTF-8 text"),
         (START + b",b\x00\x00" + struct.pack(">i", -4), "/synthmatch/match/start",
          "argument 1 ('b') claims a blob of -4 bytes"),
+        (START + b",b\x00\x00" + struct.pack(">i", -1), "/synthmatch/match/start",
+         "argument 1 ('b') claims a blob of -1 bytes"),
         (START + b",b\x00\x00" + struct.pack(">i", 5) + b"12345", "/synthmatch/match/start",
          "claims a blob of 5 bytes; it must be 0 or more and fit in the 5 bytes left"),
         # not OSC at all
