@@ -339,8 +339,8 @@ def calibrate_success_threshold(
 class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     """Match a synth to a target sound by turning its knobs, a little at each step.
 
-    ``gymnasium.make("synthmatch/SynthMatch-v0", synth="builtin")`` after ``import synthmatch.training``, or
-    without the import: ``gymnasium.make("synthmatch.training:synthmatch/SynthMatch-v0", synth="builtin")``.
+    ``gymnasium.make("synthmatch/SynthMatch-v0", synth="builtin")`` after ``import synthmatch``, which registers
+    the id (:mod:`synthmatch.environment_registration`).
     ``synth`` is a definition name, a path to a definition TOML, a ``SynthDefinition``, or a ``Synth`` (a loaded
     VST3 is reused). For fast training use :class:`~synthmatch.training.vector_environment.SynthMatchVectorEnv`.
 
@@ -365,7 +365,7 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     :func:`synthmatch.distances.log_spectra_distance` between the current and the target sound. The sum over
     an episode is the distance gained plus the bonus, so the agent is paid for progress, not for time.
 
-    ``success_threshold`` (default 0.1) was calibrated on the built-in synth with
+    ``success_threshold`` (default :data:`DEFAULT_SUCCESS_THRESHOLD`, 0.16) was calibrated on the built-in synth with
     :func:`calibrate_success_threshold`: the median distance between random quantised patches and copies of
     them with every parameter moved by +-0.02 (parameter MAE 0.02). Recalibrate for another synth.
 
