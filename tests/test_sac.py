@@ -29,7 +29,7 @@ def test_registry_builds_sac_and_suggests_the_closest_name() -> None:
         if name != "probe":  # the probe's worker measurement is tested in test_probe.py
             assert entry.cls(*tiny_networks(3), config.algorithm_config).probe is None
         assert isinstance(config.algorithm_config, entry.settings) and config.algorithm_config is getattr(config, name)
-    with pytest.raises(ValueError, match=r"unknown algorithm 'sacc' \(did you mean 'sac'\?\); known: sac, td3, probe"):
+    with pytest.raises(ValueError, match=r"unknown algorithm 'sacc'; did you mean sac\?"):
         algorithm_class("sacc")
 
 

@@ -30,7 +30,6 @@ A truncated episode (time limit) is not terminated: its last transition is boots
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -39,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from torch import nn
 
+from synthmatch.name_hints import did_you_mean
 from synthmatch.training.actor_critic import Batch, Observation
 from synthmatch.training.networks import Critic, Policy
 from synthmatch.training.probe import ProbeConfig, ProbedGradient
@@ -106,9 +106,7 @@ ALGORITHMS: dict[str, AlgorithmEntry[Any]] = {
 
 
 def algorithm_class(name: str) -> AlgorithmClass[Any]:
-    """The algorithm class registered as ``name``; a ValueError suggests the closest name and lists them all."""
+    """The algorithm class registered as ``name``; a ValueError suggests the closest names, or lists them all."""
     if name not in ALGORITHMS:
-        close = difflib.get_close_matches(name, list(ALGORITHMS), n=1)
-        suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown algorithm {name!r}{suggestion}; known: {', '.join(ALGORITHMS)}")
+        raise ValueError(f"unknown algorithm {name!r}{did_you_mean(name, ALGORITHMS)}")
     return ALGORITHMS[name].cls
