@@ -29,7 +29,7 @@ from synthmatch.match_figures import (
     plot_match,
     require_matplotlib,
 )
-from synthmatch.match_methods import METHOD_NAMES, get_method
+from synthmatch.match_methods import get_method, match_method
 from synthmatch.matched_audio import check_audio_out_path, render_matched, write_audio
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
 from synthmatch.model_choice import choose_matcher
@@ -106,8 +106,7 @@ def prepare_method(
     Done before the synth is opened and the target read, so a wrong method or model is reported at once. The
     agent calls ``on_step`` after every step; the other methods report no steps.
     """
-    if method not in METHOD_NAMES:
-        raise ValueError(f"--method {method!r} is not one of {', '.join(METHOD_NAMES)}")
+    match_method(method)  # an unknown name: a ValueError with the registry's "did you mean"
     if method == "agent":
         agent = OnnxAgent.load(model_dir or default_model_dir(definition), definition)
         return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget, on_step=on_step)

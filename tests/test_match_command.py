@@ -72,7 +72,8 @@ def test_the_summary_for_people_names_the_distances_and_the_patch(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "annealing"], "--method 'annealing' is not one of agent, random"),
+        (["--method", "annealing"], "unknown method 'annealing'; known: agent, random"),
+        (["--method", "cma-es"], "unknown method 'cma-es'; did you mean cmaes"),
         (["--steps", "0"], "--steps 0 must be at least 1"),
         (["--synth", "nekobi"], "trained for 'builtin'.*does not fit synth 'nekobi'"),
     ],
