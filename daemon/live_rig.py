@@ -61,7 +61,7 @@ class LiveOptions:
 def _is_host_port(value: str) -> bool:
     """Whether ``value`` is ``host:port`` with a port in 1..65535."""
     host, _, port = value.rpartition(":")
-    return bool(host) and port.isdigit() and 1 <= int(port) <= 65535
+    return bool(host) and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535  # "²" is a digit too
 
 
 @dataclass

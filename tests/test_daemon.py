@@ -240,6 +240,7 @@ def test_the_config_file_is_overridden_by_the_command_line(tmp_path: Path) -> No
         ("osc_port = 70000\n", "osc_port = 70000 must be an integer in 0..65535"),
         ('render = "sometimes"\n', "must be one of auto, in-process, live"),
         ('osc_target = "localhost"\n', "must be host:port"),
+        ('osc_target = "localhost:\u00b2"\n', "must be host:port"),  # a digit to isdigit, not to int
         ("osc_port = [\n", "not valid TOML"),
         ("search = 0\n", "search = 0 must be an integer in 1..256"),
     ]:
