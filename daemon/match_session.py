@@ -257,8 +257,8 @@ class MatchSession:
             outcome = self._run_match(target, start, steps, on_progress, method)
             on_done(outcome)
 
-        self._start_worker(SessionState.MATCHING, "start a match", run, match_steps=steps)
-        with self._lock:
+        with self._lock:  # one hold: a save never pairs this match's best with the previous match's method
+            self._start_worker_locked(SessionState.MATCHING, "start a match", run, match_steps=steps)
             self._method = method
         return steps
 
