@@ -52,7 +52,7 @@ from synthmatch.model_choice import SEARCH_WITHOUT_MODEL
 from synthmatch.patches import Patch, default_patch_dir, save_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth
-from synthmatch.watched_search import run_watched
+from synthmatch.watched_search import SearchStopped, run_watched
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,8 @@ class MatchSession:
             else:
                 result = run_watched(method, self.synth, target.audio, target.note, steps, np.random.default_rng(),
                                      self.model_dir, on_step, self._stop_requested)
+        except SearchStopped:  # stopped before the search's first render: nothing measured, the start stays
+            log.info("the match was stopped before its first render")
         except Exception as err:
             log.warning("the match failed after %d steps: %s", self._step, err)
             error = err

@@ -12,6 +12,7 @@ import pytest
 from pedalboard.io import AudioFile
 
 from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.daemon import match_session
 from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.session_values import MatchOutcome, SessionError, SessionState, Target
 from synthmatch.distances import multires_stft_distance
@@ -179,6 +180,30 @@ def test_stop_ends_the_match_early_and_keeps_the_best_patch(synth: Synth, agent:
     assert now.state is SessionState.IDLE and now.best_distance == ends.progress[-1].best_distance
     assert now.best_params is not None
     np.testing.assert_array_equal(now.current_params, now.best_params)
+
+
+def test_a_search_stopped_before_its_first_render_ends_done_not_failed(
+    synth: Synth, target_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = MatchSession(synth, None)  # no model: the search
+    load(session, target_wav, NOTE)
+    before = session.snapshot().current_params
+    stopped = threading.Event()
+    real_run_watched = match_session.run_watched
+
+    def after_the_stop(*args: object, **kwargs: object) -> object:
+        assert stopped.wait(10)
+        return real_run_watched(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(match_session, "run_watched", after_the_stop)
+    ends = Ends()
+    session.start_match(32, ends.progress.append, ends.done)
+    session.stop_match()
+    stopped.set()
+    ends.wait()
+    assert ends.outcome is not None and ends.outcome.error is None and ends.outcome.stopped
+    assert ends.outcome.steps == 0 and not ends.progress
+    np.testing.assert_array_equal(session.snapshot().current_params, before)  # the start patch stays
 
 
 def test_one_match_at_a_time_and_clear_refusals(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
