@@ -16,4 +16,4 @@ __version__ = "0.1.0"
 
 from synthmatch.environment_registration import register_environments  # noqa: E402  (after the BLAS setting)
 
-register_environments()  # gymnasium.make("synthmatch/SynthMatch-v0") works after `import synthmatch`
+register_environments()  # gymnasium.make("synthmatch/SynthMatch-v1") works after `import synthmatch`

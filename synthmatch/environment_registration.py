@@ -4,8 +4,8 @@ The environments live in the offline wing (:mod:`synthmatch.training`); registra
 string, so it imports neither that wing nor torch, and a plain id works after importing the package::
 
     import gymnasium, synthmatch
-    env = gymnasium.make("synthmatch/SynthMatch-v0", synth="builtin")
-    envs = gymnasium.make_vec("synthmatch/SynthMatch-v0", num_envs=64, synth="builtin")
+    env = gymnasium.make("synthmatch/SynthMatch-v1", synth="builtin")
+    envs = gymnasium.make_vec("synthmatch/SynthMatch-v1", num_envs=64, synth="builtin")
 
 Gymnasium 1.x has no entry-point plugins, hence the registration on import. Without Gymnasium (a daemon-only
 install) nothing is registered and nothing is imported.
@@ -16,7 +16,7 @@ from __future__ import annotations
 #: Steps after which an episode is truncated (the TimeLimit that ``gymnasium.make`` adds).
 MAX_EPISODE_STEPS = 32
 #: The environment's id; the version goes up whenever the reward or the spaces change.
-ENV_ID = "synthmatch/SynthMatch-v0"
+ENV_ID = "synthmatch/SynthMatch-v1"
 #: Every id registered by :func:`register_environments` (the tests run over all of them).
 ENV_IDS: tuple[str, ...] = (ENV_ID,)
 

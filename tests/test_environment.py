@@ -260,7 +260,7 @@ def test_make_vec_builds_the_batched_env_with_the_registered_limit() -> None:
 def test_module_prefix_registers_in_a_fresh_interpreter_without_torch() -> None:
     code = (
         "import sys, gymnasium\n"
-        "env = gymnasium.make('synthmatch.training:synthmatch/SynthMatch-v0', synth='builtin')\n"
+        "env = gymnasium.make('synthmatch.training:synthmatch/SynthMatch-v1', synth='builtin')\n"
         "env.reset(seed=0)\n"
         "assert 'torch' not in sys.modules, 'synthmatch.training imported torch'\n"
     )

@@ -11,9 +11,9 @@ from synthmatch.environment_registration import ENV_ID, register_environments
 
 PROBE = """
 import sys, gymnasium, synthmatch
-print(gymnasium.spec("synthmatch/SynthMatch-v0").id)
+print(gymnasium.spec("synthmatch/SynthMatch-v1").id)
 print(sorted(m for m in sys.modules if m == "torch" or m.startswith("synthmatch.training")))
-env = gymnasium.make("synthmatch/SynthMatch-v0")
+env = gymnasium.make("synthmatch/SynthMatch-v1")
 observation, info = env.reset(seed=0)
 print(type(env.unwrapped).__name__, sorted(observation))
 """

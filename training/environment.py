@@ -339,7 +339,7 @@ def calibrate_success_threshold(
 class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     """Match a synth to a target sound by turning its knobs, a little at each step.
 
-    ``gymnasium.make("synthmatch/SynthMatch-v0", synth="builtin")`` after ``import synthmatch``, which registers
+    ``gymnasium.make("synthmatch/SynthMatch-v1", synth="builtin")`` after ``import synthmatch``, which registers
     the id (:mod:`synthmatch.environment_registration`).
     ``synth`` is a definition name, a path to a definition TOML, a ``SynthDefinition``, or a ``Synth`` (a loaded
     VST3 is reused). For fast training use :class:`~synthmatch.training.vector_environment.SynthMatchVectorEnv`.
@@ -385,7 +385,8 @@ class SynthMatchEnv(gym.Env[dict[str, Any], npt.NDArray[np.float32]]):
     **Info** (reset and step): ``distance``, ``best_distance`` (smallest this episode), ``is_success``,
     ``target_params`` (copy of the target patch [P], or None), ``note``.
 
-    **Version history**: v0: first version.
+    **Version history**: v0: first version. v1: the reward and the observation at equal loudness
+    (:mod:`synthmatch.loudness`), success below 0.16 Np; targets may be augmented (``augment``).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}

@@ -26,7 +26,7 @@ from synthmatch.training.targets import Target
 class SynthMatchVectorEnv(VectorEnv[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[Any]]):
     """``num_envs`` copies of :class:`~synthmatch.training.environment.SynthMatchEnv` stepped as one batch.
 
-    ``gymnasium.make_vec("synthmatch/SynthMatch-v0", num_envs=64, synth="builtin")`` builds it (after
+    ``gymnasium.make_vec("synthmatch/SynthMatch-v1", num_envs=64, synth="builtin")`` builds it (after
     ``import synthmatch.training``), or construct it directly: ``SynthMatchVectorEnv(64, synth="builtin")``.
     Spaces, reward, start state and episode end are the single environment's, batched: observations
     ``target``/``current`` [num_envs, n_mels, frames], ``params`` [num_envs, P]; actions [num_envs, P]. The
