@@ -15,7 +15,7 @@ metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``
 ================= ==========================================================================================
 
 Format history: 1, the observer heard log-mels at the sound's own level; 2 (since synthmatch.loudness), at equal
-loudness (:func:`synthmatch.features.observe_mel`). A format 1 model still loads, with a warning to retrain it.
+loudness (:func:`synthmatch.features.observe_mel`). A format 1 model still loads, with a warning saying so.
 
 The batch axis of every network is dynamic. This module is the one that reads and writes metadata.json (core:
 no torch, no onnxruntime). Training writes the networks first (``synthmatch.training.export``), then the
@@ -47,7 +47,8 @@ MODEL_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 #: Format -> what is wrong with a model of it, logged when one is loaded.
 OLD_FORMAT_WARNINGS = {
-    1: "trained before equal loudness (it heard each sound at its own level): retrain for best results",
+    1: ("trained before equal loudness (it heard each sound at its own level); it still matches: compare a "
+        "retrained model with it (compare_evals) before replacing it"),
 }
 METADATA_FILE = "metadata.json"
 #: Keys that metadata.json must have (the table above).

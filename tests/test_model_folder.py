@@ -104,8 +104,8 @@ def test_a_model_from_before_equal_loudness_loads_with_a_warning_to_retrain(
     metadata.check_fits(find_definition("nekobi"))
     assert not metadata.equal_loudness
     assert [record.getMessage() for record in caplog.records] == [
-        f"model {folder} (format 1): trained before equal loudness (it heard each sound at its own level): "
-        "retrain for best results"
+        f"model {folder} (format 1): trained before equal loudness (it heard each sound at its own level); "
+        "it still matches: compare a retrained model with it (compare_evals) before replacing it"
     ]
 
 
