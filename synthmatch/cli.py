@@ -222,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Top-level modules that only the training extra installs.
+TRAINING_EXTRA_MODULES = ("torch", "gymnasium", "tqdm", "tensorboard", "onnx", "onnxscript")
+
+
+def missing_module_hint(name: str | None) -> str:
+    """What to install for a missing module: the training extra for its modules, else the package itself again."""
+    if (name or "").split(".")[0] in TRAINING_EXTRA_MODULES:
+        return "this command needs the training extra: pip install 'synthmatch[train]'"
+    return "synthmatch's installation is incomplete: pip install --force-reinstall synthmatch"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     parser = build_parser()
@@ -233,8 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except ModuleNotFoundError as err:
-        print(f"synthmatch {args.command}: error: {err}; this command needs the training extra: "
-              "pip install 'synthmatch[train]'", file=sys.stderr)
+        print(f"synthmatch {args.command}: error: {err}; {missing_module_hint(err.name)}", file=sys.stderr)
         return 1
     except ImportError as err:  # PlottingUnavailable: matplotlib or ffmpeg missing for --plot/--animate
         return report_error(args, err)

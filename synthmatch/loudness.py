@@ -17,7 +17,7 @@ BLOCK_SAMPLES = 256
 """Loudness is measured in blocks of this many samples (16 ms at 16 kHz); a shorter tail is a block of its own."""
 GATE_DB = -30.0
 """Blocks more than this many dB below the loudest block are not part of the sounding note and do not count."""
-SILENCE_DBFS = -70.0
+QUIET_FLOOR_DBFS = -70.0
 """A sound whose loudness is below this (dB re full scale, RMS) counts as silence and is never amplified."""
 REFERENCE_DBFS = -24.0
 """The loudness every sound is brought to before features and distances: the built-in synth's default patch."""
@@ -43,7 +43,7 @@ def loudness_db(audio: Audio) -> npt.NDArray[np.float64]:
 def loudness_gain(audio: Audio) -> npt.NDArray[np.float64]:
     """The linear gain that brings each row of audio[B, N] to :data:`REFERENCE_DBFS`: float64[B]; 1 for silence."""
     level = loudness_db(audio)
-    audible = level >= SILENCE_DBFS
+    audible = level >= QUIET_FLOOR_DBFS
     return np.where(audible, 10.0 ** ((REFERENCE_DBFS - np.where(audible, level, 0.0)) / 20.0), 1.0)
 
 

@@ -12,8 +12,8 @@ from synthmatch.distances import log_spectra, log_spectra_distance
 from synthmatch.features import FeatureSettings, observe_mel
 from synthmatch.loudness import (
     BLOCK_SAMPLES,
+    QUIET_FLOOR_DBFS,
     REFERENCE_DBFS,
-    SILENCE_DBFS,
     equal_loudness,
     loudness_db,
     loudness_gain,
@@ -49,7 +49,7 @@ def test_equal_loudness_brings_every_audible_row_to_the_reference_and_leaves_sil
     levels = loudness_db(equal_loudness(rows))
     assert levels[:2] == pytest.approx([REFERENCE_DBFS] * 2, abs=1e-3)
     assert levels[2] == -np.inf
-    assert loudness_db(rows[3])[0] < SILENCE_DBFS and loudness_gain(rows[3])[0] == 1.0  # too quiet: untouched
+    assert loudness_db(rows[3])[0] < QUIET_FLOOR_DBFS and loudness_gain(rows[3])[0] == 1.0  # too quiet: untouched
 
 
 def test_a_row_is_scaled_the_same_whatever_else_is_in_the_batch() -> None:
