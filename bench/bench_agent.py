@@ -23,7 +23,7 @@ from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.matching import match_with_agent
 from synthmatch.params import quantise_all
-from synthmatch.synths import DefinitionSynth, Synth, open_synth
+from synthmatch.synths import Synth, WrappedSynth, open_synth
 
 COLUMNS = ("measure", "model", "median_ms", "p99_ms", "target_ms", "met")
 INFERENCE_CALLS = 500
@@ -33,18 +33,12 @@ MATCH_STEPS = 32
 SEARCH_CANDIDATES = 8
 
 
-class TimedSynth(DefinitionSynth):
+class TimedSynth(WrappedSynth):
     """A synth that adds up the wall time of its renders, so the loop's own time can be told apart."""
 
     def __init__(self, synth: Synth) -> None:
-        self.synth = synth
-        self.definition = synth.definition
+        super().__init__(synth)
         self.render_seconds = 0.0
-
-    @property
-    def sample_rate(self) -> int:
-        """The wrapped synth's sample rate in Hz."""
-        return self.synth.sample_rate
 
     def render(self, params: npt.NDArray[np.floating], note: Any = None, velocity: Any = None) -> Any:
         """The wrapped synth's render, timed."""

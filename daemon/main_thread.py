@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.synths import DefinitionSynth, MidiValues, Synth
+from synthmatch.synths import MidiValues, Synth, WrappedSynth
 
 T = TypeVar("T")
 
@@ -72,18 +72,12 @@ class MainThreadCalls:
                 done.set_exception(MainThreadClosed("the daemon is shutting down: the render was not run"))
 
 
-class MainThreadSynth(DefinitionSynth):
+class MainThreadSynth(WrappedSynth):
     """``synth``, rendering on the main thread through ``calls`` whichever thread asks."""
 
     def __init__(self, synth: Synth, calls: MainThreadCalls) -> None:
-        self.synth = synth
-        self.definition = synth.definition
+        super().__init__(synth)
         self._calls = calls
-
-    @property
-    def sample_rate(self) -> int:
-        """The wrapped synth's sample rate in Hz."""
-        return self.synth.sample_rate
 
     def render(
         self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None

@@ -21,22 +21,21 @@ from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.match_methods import get_method
 from synthmatch.match_rules import BestSoFar
 from synthmatch.matching import MatchProgress, MatchResult, check_target_audio
-from synthmatch.synths import DefinitionSynth, MidiValues, Synth
+from synthmatch.synths import MidiValues, Synth, WrappedSynth
 
 
 class SearchStopped(Exception):
     """Raised inside a method's render when a stop was asked for; :func:`run_watched` keeps the best so far."""
 
 
-class WatchedSynth(DefinitionSynth):
+class WatchedSynth(WrappedSynth):
     """``synth`` rendering row by row, each render measured against the target and reported to ``on_step``."""
 
     def __init__(
         self, synth: Synth, target_audio: npt.ArrayLike, on_step: Callable[[MatchProgress], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
-        self.synth = synth
-        self.definition = synth.definition
+        super().__init__(synth)
         self._target_spectra: LogSpectra = log_spectra(check_target_audio(synth, target_audio)[None])
         self._settings = FeatureSettings(sample_rate=synth.sample_rate)
         self._on_step = on_step
@@ -45,11 +44,6 @@ class WatchedSynth(DefinitionSynth):
         self.distance_start = float("nan")
         self.history: list[float] = []
         """Distance of every render after the first, in order."""
-
-    @property
-    def sample_rate(self) -> int:
-        """The wrapped synth's sample rate in Hz."""
-        return self.synth.sample_rate
 
     def render(
         self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None

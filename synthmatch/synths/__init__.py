@@ -64,6 +64,19 @@ class DefinitionSynth:
         return self.definition.note.sample_rate
 
 
+class WrappedSynth(DefinitionSynth):
+    """A synth around another: the same definition and sample rate; a subclass changes how or where it renders."""
+
+    def __init__(self, synth: Synth) -> None:
+        self.synth = synth
+        self.definition = synth.definition
+
+    @property
+    def sample_rate(self) -> int:
+        """The wrapped synth's sample rate in Hz."""
+        return self.synth.sample_rate
+
+
 class SynthUnavailable(RuntimeError):
     """A synth cannot be opened here (no plugin file, an external synth asked to render in-process, ...)."""
 
