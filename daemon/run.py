@@ -28,7 +28,9 @@ from synthmatch.daemon.live_view import LiveView
 from synthmatch.daemon.main_thread import MainThreadCalls, MainThreadSynth
 from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands
+from synthmatch.daemon.osc_out import parse_osc_target
 from synthmatch.daemon.osc_server import OscServer
+from synthmatch.daemon.osc_subscribers import SubscriptionError
 from synthmatch.definitions import find_definition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
 from synthmatch.model_choice import MatcherChoice, choose_matcher
@@ -58,9 +60,10 @@ def run_daemon(config: DaemonConfig) -> int:
                                patch_dir=config.patch_dir, model_dir=model_dir)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
-        OscCommands(session, server.send).register(dispatcher)
+        OscCommands(session, server.send, server.subscribers).register(dispatcher)
         view = None
         try:
+            notify(server, config.notify)
             if config.view:
                 features = FeatureSettings(sample_rate=synth.sample_rate) if agent is None else agent.features
                 ceiling_db = MEL_CEILING_DB if agent is None else agent.mel_ceiling_db
@@ -83,6 +86,15 @@ def run_daemon(config: DaemonConfig) -> int:
         rig.close()
     log.info("stopped")
     return 0
+
+
+def notify(server: OscServer, targets: tuple[str, ...]) -> None:
+    """Subscribe each ``--notify`` target (names are resolved now); one that cannot be is a DaemonConfigError."""
+    for target in targets:
+        try:
+            server.subscribers.subscribe(*parse_osc_target(target), configured=True)
+        except SubscriptionError as err:
+            raise DaemonConfigError(f"--notify {target}: {err}") from None
 
 
 @contextmanager
@@ -114,6 +126,8 @@ def describe(
     return "\n".join([
         f"synthmatch daemon {__version__}",
         f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender; see docs/osc.md)",
+        *([f"  notifying   {', '.join(server.subscribers.labels())} (every reply and progress message)"]
+          if config.notify else []),
         *([f"  view        {view.url} (see docs/live-view.md)"] if view is not None else []),
         f"  synth       {definition.name} ({definition.kind}, {len(definition.parameters)} parameters, "
         f"{'played live and recorded' if live else 'rendered in-process'})",
