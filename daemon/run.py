@@ -67,8 +67,9 @@ def run_daemon(config: DaemonConfig) -> int:
             if config.view:
                 features = FeatureSettings(sample_rate=synth.sample_rate) if agent is None else agent.features
                 ceiling_db = MEL_CEILING_DB if agent is None else agent.mel_ceiling_db
-                view = LiveView(session, str(model_dir or choice.banner()), (features.floor_db, ceiling_db),
-                                config.osc_host, config.view_port)
+                view = LiveView(session, str(model_dir or choice.banner()), features, (features.floor_db, ceiling_db),
+                                config.osc_host, config.view_port,
+                                plays_live=render_mode(definition, config.live_options()) == "live")
             with stop_on_signals() as stop:
                 server.start()
                 if view is not None:
