@@ -61,6 +61,8 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
     def __init__(self, dispatcher: Dispatcher, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
         """Bind ``host:port`` (port 0: any free port, see :attr:`host` and :attr:`port`); route with ``dispatcher``."""
         self.dispatcher = dispatcher
+        self.subscribers = Subscribers(host, port)
+        """Where every reply also goes (``/synthmatch/subscribe``, ``--notify``)."""
         try:
             self.address_family, address = resolve_udp(host, port)
             super().__init__(address, _Datagram)
@@ -71,8 +73,7 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
             ) from None
         if not is_loopback(host):
             log.warning("listening on %s:%d: any machine that reaches it can drive the daemon", host, self.port)
-        self.subscribers = Subscribers(self.host, self.port)
-        """Where every reply also goes (``/synthmatch/subscribe``, ``--notify``)."""
+        self.subscribers.own_port = self.port  # the real one when 0 was asked for
 
     @property
     def host(self) -> str:

@@ -14,6 +14,7 @@ from pythonosc.osc_message import OscMessage
 from test_osc_server import Client, embedded_session, serving
 
 from synthmatch.daemon.config import DaemonConfigError, load_config
+from synthmatch.daemon.osc_commands import REPLY_ONLY, OscCommands
 from synthmatch.daemon.osc_server import OscServer
 from synthmatch.daemon.osc_subscribers import MAX_FAILURES, MAX_SUBSCRIBERS, Subscribers, SubscriptionError
 
@@ -208,3 +209,10 @@ def test_notify_comes_from_the_command_line_or_the_config_file(tmp_path: Path) -
         path.write_text(bad + "\n")
         with pytest.raises(DaemonConfigError, match=f"{path}: notify = .* {says}"):
             load_config(path, {})
+
+
+def test_every_address_is_in_the_docs() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "osc.md").read_text(encoding="utf-8")
+    requests = OscCommands.routes(OscCommands.__new__(OscCommands))  # the addresses, without a session
+    for address in [*requests, *REPLY_ONLY]:
+        assert f"`{address}" in docs, f"{address} is not documented in docs/osc.md"
