@@ -55,6 +55,7 @@ class _Subscriber:
 
     @property
     def label(self) -> str:
+        """``host:port`` (``[host]:port`` for IPv6), as logs and errors name it."""
         host, port = self.address
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -72,7 +73,8 @@ class Subscribers:
         self._subscribers: dict[Address, _Subscriber] = {}
 
     def subscribe(self, host: str, port: int, configured: bool = False) -> Address:
-        """Add ``host:port`` (again: its failures are forgotten) and return it as kept; SubscriptionError if refused.
+        """Add ``host:port`` (again: its failures are forgotten); returns it as stored (numeric), or raises
+        SubscriptionError saying why not.
 
         ``configured`` (``--notify``): any host, a name is resolved here, and it is never dropped.
         """
@@ -97,8 +99,8 @@ class Subscribers:
                 raise SubscriptionError(
                     f"at most {self.limit} subscribers, and there are {len(self._subscribers)} "
                     f"({', '.join(self._labels())}); unsubscribe one with /synthmatch/unsubscribe PORT [HOST]")
-            self._subscribers[address] = _Subscriber(address, _connected_socket(address), configured)
-        log.info("subscribed %s%s", self._subscribers[address].label, " (--notify)" if configured else "")
+            subscriber = self._subscribers[address] = _Subscriber(address, _connected_socket(address), configured)
+        log.info("subscribed %s%s", subscriber.label, " (--notify)" if configured else "")
         return address
 
     def unsubscribe(self, host: str, port: int | None) -> int:
@@ -133,6 +135,7 @@ class Subscribers:
                         subscriber.failures = 0
 
     def __len__(self) -> int:
+        """How many subscribers there are now."""
         with self._lock:
             return len(self._subscribers)
 
@@ -148,6 +151,7 @@ class Subscribers:
                 self._remove_locked(subscriber)
 
     def _labels(self) -> list[str]:
+        """:meth:`labels`, the lock already held."""
         return [subscriber.label for subscriber in self._subscribers.values()]
 
     def _failed_locked(self, subscriber: _Subscriber, err: OSError) -> None:
@@ -163,6 +167,7 @@ class Subscribers:
                         subscriber.label, subscriber.failures, err)
 
     def _remove_locked(self, subscriber: _Subscriber) -> None:
+        """Forget ``subscriber`` and close its socket; the lock is held."""
         del self._subscribers[subscriber.address]
         subscriber.sock.close()
 

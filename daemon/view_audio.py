@@ -28,6 +28,7 @@ class SoundUnavailable(RuntimeError):
     """The sound cannot be given now: ``status`` is the HTTP status that says why (404, 409, 503)."""
 
     def __init__(self, status: int, message: str) -> None:
+        """``message`` says why, ``status`` is the HTTP status to answer with."""
         super().__init__(message)
         self.status = status
 
@@ -52,6 +53,7 @@ class PatchSounds:
     """Renders a patch of ``synth`` to WAV on request, one render at a time; none when the synth plays live."""
 
     def __init__(self, synth: Synth, plays_live: bool) -> None:
+        """Render with ``synth``; never when ``plays_live`` (it would play a note on the instrument)."""
         self.synth = synth
         self.plays_live = plays_live
         self._rendering = threading.Lock()
