@@ -126,7 +126,7 @@ def describe(
     host = f"[{server.host}]" if ":" in server.host else server.host  # an IPv6 address
     return "\n".join([
         f"synthmatch daemon {__version__}",
-        f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender; see docs/osc.md)",
+        f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender and subscriber; see docs/osc.md)",
         *([f"  notifying   {', '.join(server.subscribers.labels())} (every reply and progress message)"]
           if config.notify else []),
         *([f"  view        {view.url} (see docs/live-view.md)"] if view is not None else []),
