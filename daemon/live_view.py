@@ -30,7 +30,7 @@ from synthmatch.daemon.osc_server import DEFAULT_HOST, resolve_udp
 from synthmatch.daemon.session_values import Params, SessionSnapshot, SessionState
 from synthmatch.daemon.view_audio import PatchSounds, SoundUnavailable, wav_bytes
 from synthmatch.definitions import SynthDefinition
-from synthmatch.features import FeatureSettings, hz_to_mel, mel_to_hz
+from synthmatch.features import FeatureSettings, mel_band_edges_hz
 from synthmatch.params import denormalise, step_index
 from synthmatch.reach import REACH_THRESHOLDS, SUCCESS_DISTANCE, reach_sentence, reach_word
 
@@ -48,8 +48,7 @@ def shown_patch(snapshot: SessionSnapshot) -> Params:
 
 def mel_axes(features: FeatureSettings, render_samples: int) -> dict[str, Any]:
     """What labels the spectrograms: each mel band's centre in Hz (lowest first) and the seconds they span."""
-    top_hz = features.fmax_hz or features.sample_rate / 2
-    edges = mel_to_hz(np.linspace(hz_to_mel(features.fmin_hz), hz_to_mel(top_hz), features.n_mels + 2))
+    edges = mel_band_edges_hz(features.fmin_hz, features.fmax_hz or features.sample_rate / 2, features.n_mels)
     return {"band_hz": [round(float(hz), 1) for hz in edges[1:-1]], "seconds": render_samples / features.sample_rate}
 
 
