@@ -14,16 +14,28 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from synthmatch.daemon.live_rig import NON_EMPTY, LiveOptions
+from synthmatch.daemon.live_rig import HOST_PORT, NON_EMPTY, LiveOptions
 from synthmatch.daemon.osc_server import DEFAULT_HOST, DEFAULT_PORT
-from synthmatch.settings_loader import Range, SettingsError, add_arguments, given_options, load_settings, read_toml
+from synthmatch.daemon.osc_subscribers import MAX_SUBSCRIBERS
+from synthmatch.settings_loader import (
+    Check,
+    Range,
+    SettingsError,
+    add_arguments,
+    given_options,
+    load_settings,
+    read_toml,
+)
 
 #: The live view's TCP port unless told otherwise (the OSC commands use UDP 9000).
 DEFAULT_VIEW_PORT = 9001
 Port = Annotated[int, Range(0, 65535)]
 #: Metavars of the command-line options whose name's last word says too little.
-METAVARS = {"synth": "NAME", "model": "DIR", "osc_target": "HOST:PORT", "audio_device": "DEV", "audio_channel": "N",
-            "search": "K"}
+METAVARS = {"synth": "NAME", "model": "DIR", "osc_target": "HOST:PORT", "notify": "HOST:PORT", "audio_device": "DEV",
+            "audio_channel": "N", "search": "K"}
+#: ``notify``: a few host:port strings.
+NOTIFY_TARGETS = Check(lambda targets: len(targets) <= MAX_SUBSCRIBERS and all(map(HOST_PORT.test, targets)),
+                       f"at most {MAX_SUBSCRIBERS} host:port strings, e.g. [\"127.0.0.1:9100\"]")
 
 
 class DaemonConfigError(SettingsError):
@@ -42,6 +54,9 @@ class DaemonConfig(LiveOptions):
     """Address to listen on for OSC commands; only this machine by default."""
     osc_port: Port = DEFAULT_PORT
     """UDP port to listen on; 0 picks a free one (printed at startup)."""
+    notify: Annotated[tuple[str, ...], NOTIFY_TARGETS] = ()
+    """host:port that every reply and progress message also goes to, as if it had sent /synthmatch/subscribe (any
+    host; never dropped; docs/osc.md)."""
     search: Annotated[int, Range(1, 256)] = 1
     """Steps tried per match step: 1 is the agent's step alone; K > 1 also renders K - 1 variations and keeps the
     closest (agent+search: K renders a step, closer matches; in-process synths only)."""

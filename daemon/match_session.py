@@ -104,6 +104,7 @@ class MatchSession:
         self._max_steps = 0
         self._distance = math.nan
         self._best_distance = math.nan
+        self._distance_start = math.nan
         self._history: list[float] = []
         self._best_history: list[float] = []
         self._target_mel: Mel | None = None
@@ -311,6 +312,7 @@ class MatchSession:
             self._history.append(progress.distance)
             self._best_history.append(progress.best_distance)
             self._best_distance = progress.best_distance  # the match loop keeps the best; the session echoes it
+            self._distance_start = progress.distance_start
             if progress.improved:
                 self._best = progress.params
         if progress.improved and self._sink is not None:
@@ -365,12 +367,14 @@ class MatchSession:
         with self._lock:
             return SessionSnapshot(
                 state=self._state, step=self._step, max_steps=self._max_steps, distance=self._distance,
-                best_distance=self._best_distance, current_params=self._current.copy(),
+                best_distance=self._best_distance, distance_start=self._distance_start,
+                current_params=self._current.copy(),
                 best_params=None if self._best is None else self._best.copy(), history=tuple(self._history),
                 best_history=tuple(self._best_history),
                 target=None if self._target is None else self._target.source,
                 note=None if self._target is None else self._target.note,
                 target_mel=self._target_mel, sound_mel=self._sound_mel,  # never changed in place: no copy needed
+                target_audio=None if self._target is None else self._target.audio,
             )
 
     def close(self, timeout: float = MAX_RECORD_S + 5.0) -> None:
@@ -412,7 +416,7 @@ class MatchSession:
             self._before = self._best = self._current  # the start is the best until a step beats it
             self._step, self._max_steps, self._history, self._best_history = 0, match_steps, [], []
             self._sound_mel = None
-            self._distance = self._best_distance = math.nan
+            self._distance = self._best_distance = self._distance_start = math.nan
         self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)
         self._worker.start()
 

@@ -32,10 +32,14 @@ from synthmatch.daemon.osc_commands import (
     PING,
     PONG,
     STATUS,
+    SUBSCRIBE,
+    SUBSCRIBED,
     TARGET_LOAD,
     TARGET_LOADED,
     TARGET_RECORD,
     TARGET_RECORDED,
+    UNSUBSCRIBE,
+    UNSUBSCRIBED,
 )
 from synthmatch.daemon.osc_server import ERROR_ADDRESS, resolve_udp
 
@@ -43,6 +47,7 @@ from synthmatch.daemon.osc_server import ERROR_ADDRESS, resolve_udp
 FINAL_REPLY = {
     PING: PONG, TARGET_LOAD: TARGET_LOADED, TARGET_RECORD: TARGET_RECORDED, MATCH_START: MATCH_DONE,
     MATCH_STOP: MATCH_STOPPING, STATUS: STATUS, PATCH_SAVE: PATCH_SAVED, PATCH_UNDO: PATCH_UNDONE,
+    SUBSCRIBE: SUBSCRIBED, UNSUBSCRIBE: UNSUBSCRIBED,
 }
 TYPE_PREFIXES = {"s:": str, "i:": int, "f:": float}
 

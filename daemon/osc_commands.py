@@ -10,6 +10,7 @@ address is documented in docs/osc.md.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pythonosc.dispatcher import Dispatcher
 
 from synthmatch import __version__
 from synthmatch.daemon.osc_server import ERROR_ADDRESS, Client
+from synthmatch.daemon.osc_subscribers import Subscribers
 from synthmatch.reach import reach_word
 
 if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below without numpy or onnxruntime
@@ -35,6 +37,14 @@ MATCH_STOP, MATCH_STOPPING = f"{PREFIX}/match/stop", f"{PREFIX}/match/stopping"
 STATUS = f"{PREFIX}/status"
 PATCH_SAVE, PATCH_SAVED = f"{PREFIX}/patch/save", f"{PREFIX}/patch/saved"
 PATCH_UNDO, PATCH_UNDONE = f"{PREFIX}/patch/undo", f"{PREFIX}/patch/undone"
+SUBSCRIBE, SUBSCRIBED = f"{PREFIX}/subscribe", f"{PREFIX}/subscribed"
+UNSUBSCRIBE, UNSUBSCRIBED = f"{PREFIX}/unsubscribe", f"{PREFIX}/unsubscribed"
+#: Addresses the daemon only sends; one that arrives is another daemon's reply, logged and never answered, so that
+#: two daemons subscribed to each other cannot answer each other forever (status is a request too).
+REPLY_ONLY = (PONG, TARGET_LOADED, TARGET_RECORDED, PROGRESS, MATCH_DONE, MATCH_STOPPING, PATCH_SAVED, PATCH_UNDONE,
+              SUBSCRIBED, UNSUBSCRIBED, ERROR_ADDRESS)
+
+log = logging.getLogger(__name__)
 
 Reply = tuple[Any, ...]
 """An OSC reply: ``(address, *args)``."""
@@ -108,14 +118,19 @@ def _osc_type(value: Any) -> str:
 class OscCommands:
     """The handlers of every /synthmatch address, acting on one session and replying through ``send``."""
 
-    def __init__(self, session: MatchSession, send: Send) -> None:
+    def __init__(self, session: MatchSession, send: Send, subscribers: Subscribers) -> None:
+        """Act on ``session``, reply through ``send``, keep subscriptions in ``subscribers`` (the server's)."""
         self.session = session
         self.send = send
+        self.subscribers = subscribers
 
     def register(self, dispatcher: Dispatcher) -> None:
-        """Map every address to its handler on ``dispatcher``; anything else gets an unknown-address error."""
+        """Map every address to its handler on ``dispatcher``; replies are ignored; anything else gets an
+        unknown-address error."""
         for address, handler in self.routes().items():
             dispatcher.map(address, handler, needs_reply_address=True)
+        for address in REPLY_ONLY:
+            dispatcher.map(address, self.reply_arrived, needs_reply_address=True)
         dispatcher.set_default_handler(self.unknown, needs_reply_address=True)
 
     def routes(self) -> dict[str, Callable[..., Reply | None]]:
@@ -129,7 +144,13 @@ class OscCommands:
             STATUS: self.status,
             PATCH_SAVE: self.patch_save,
             PATCH_UNDO: self.patch_undo,
+            SUBSCRIBE: self.subscribe,
+            UNSUBSCRIBE: self.unsubscribe,
         }
+
+    def reply_arrived(self, client: Client, address: str, *args: Any) -> None:
+        """One of the daemon's own reply addresses: logged, never answered (see REPLY_ONLY)."""
+        log.debug("ignored %s from %s:%d: a reply, not a request", address, client[0], client[1])
 
     def unknown(self, client: Client, address: str, *args: Any) -> Reply:
         """Any address without a handler."""
@@ -208,3 +229,17 @@ class OscCommands:
         parse_args(address, args)
         self.session.undo()
         return (PATCH_UNDONE,)
+
+    def subscribe(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/subscribe <port> [host]`` -> ``/synthmatch/subscribed <host> <port> <subscribers>``: every
+        reply and progress message from now on also goes to ``host:port`` (``host``: the sender's by default)."""
+        port, host = parse_args(address, args, Arg("port", int), Arg("host", str, optional=True))
+        subscribed_host, subscribed_port = self.subscribers.subscribe(client[0] if host is None else host, port)
+        return SUBSCRIBED, subscribed_host, subscribed_port, len(self.subscribers)
+
+    def unsubscribe(self, client: Client, address: str, *args: Any) -> Reply:
+        """``/synthmatch/unsubscribe [port] [host]`` -> ``/synthmatch/unsubscribed <removed> <subscribers>``; without
+        a port, every subscriber on ``host`` (the sender's by default) goes."""
+        port, host = parse_args(address, args, Arg("port", int, optional=True), Arg("host", str, optional=True))
+        removed = self.subscribers.unsubscribe(client[0] if host is None else host, port)
+        return UNSUBSCRIBED, removed, len(self.subscribers)

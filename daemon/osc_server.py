@@ -7,12 +7,12 @@ unknown type tags and garbage are refused as one, and nothing of it runs. Refuse
 the dispatcher has no default handler), address patterns and handlers that raise all get ``ERROR_ADDRESS <address>
 <message>`` and a log line, and the server keeps serving. A handler's return value ``(address, *args)`` is sent
 back at once; later replies go through :meth:`OscServer.send`. Replies go to the sender's address and port, from
-the server's own port. Messages are handled one at a time on the server's thread, so handlers must be quick.
+the server's own port, and to every subscriber (:mod:`synthmatch.daemon.osc_subscribers`), never waiting.
+Messages are handled one at a time on the server's thread, so handlers must be quick.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import socketserver
@@ -24,6 +24,7 @@ from pythonosc.osc_message_builder import build_msg
 
 from synthmatch.daemon.background_server import BackgroundServer
 from synthmatch.daemon.osc_packets import MAX_DATAGRAM_BYTES, PacketError, read_packet
+from synthmatch.daemon.osc_subscribers import Subscribers, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
     def __init__(self, dispatcher: Dispatcher, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
         """Bind ``host:port`` (port 0: any free port, see :attr:`host` and :attr:`port`); route with ``dispatcher``."""
         self.dispatcher = dispatcher
+        self.subscribers = Subscribers(host, port)
+        """Where every reply also goes (``/synthmatch/subscribe``, ``--notify``)."""
         try:
             self.address_family, address = resolve_udp(host, port)
             super().__init__(address, _Datagram)
@@ -68,8 +71,9 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
                 f"cannot listen for OSC on {host}:{port}: {err.strerror or err}; another daemon may be running "
                 "there: stop it, or choose another port with --osc-port"
             ) from None
-        if not _is_loopback(host):
+        if not is_loopback(host):
             log.warning("listening on %s:%d: any machine that reaches it can drive the daemon", host, self.port)
+        self.subscribers.own_port = self.port  # the real one when 0 was asked for
 
     @property
     def host(self) -> str:
@@ -83,14 +87,17 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
 
 
     def send(self, client: Client, address: str, *args: Any) -> None:
-        """Send ``address args...`` to ``client``; a client that is gone is logged, never raised. An error's texts
-        are cut to ERROR_TEXT_CHARS, so that it fits a datagram whatever the request echoed."""
+        """Send ``address args...`` to ``client`` and to every subscriber, never waiting; a client that is gone is
+        logged, never raised. An error's texts are cut to ERROR_TEXT_CHARS, so that it fits a datagram whatever the
+        request echoed."""
         if address == ERROR_ADDRESS:
             args = tuple(_cut(arg) if isinstance(arg, str) else arg for arg in args)
+        datagram = build_msg(address, list(args)).dgram
         try:
-            self.socket.sendto(build_msg(address, list(args)).dgram, client)
+            self.socket.sendto(datagram, socket.MSG_DONTWAIT, client)
         except OSError as err:
             log.warning("could not reply %s to %s:%d: %s", address, client[0], client[1], err)
+        self.subscribers.send(datagram, skip=client)
 
     def route(self, data: bytes, client: Client) -> None:
         """Handle one datagram from ``client``: each message in it goes to its handler; failures are answered."""
@@ -128,6 +135,11 @@ class OscServer(BackgroundServer, socketserver.UDPServer):
         log.warning("%s from %s:%d: %s", _cut(address) or "packet", client[0], client[1], _cut(message))
         self.send(client, ERROR_ADDRESS, address, message)
 
+    def server_close(self) -> None:
+        """Close the listening socket and the subscribers' sockets."""
+        super().server_close()
+        self.subscribers.close()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log what escaped a handler (socketserver would print it to stderr) and keep serving."""
         log.exception("unexpected error while serving %s", client_address)
@@ -145,13 +157,3 @@ def _cut(text: str) -> str:
     """``text``, or when it is longer than ERROR_TEXT_CHARS its start and its end (where the reason is) around "..."."""
     half = ERROR_TEXT_CHARS // 2
     return text if len(text) <= ERROR_TEXT_CHARS else f"{text[:half]} ... {text[-half:]}"
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine (localhost, 127.x, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

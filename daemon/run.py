@@ -28,7 +28,9 @@ from synthmatch.daemon.live_view import LiveView
 from synthmatch.daemon.main_thread import MainThreadCalls, MainThreadSynth
 from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands
+from synthmatch.daemon.osc_out import parse_osc_target
 from synthmatch.daemon.osc_server import OscServer
+from synthmatch.daemon.osc_subscribers import SubscriptionError
 from synthmatch.definitions import find_definition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
 from synthmatch.model_choice import MatcherChoice, choose_matcher
@@ -58,14 +60,16 @@ def run_daemon(config: DaemonConfig) -> int:
                                patch_dir=config.patch_dir, model_dir=model_dir)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
-        OscCommands(session, server.send).register(dispatcher)
+        OscCommands(session, server.send, server.subscribers).register(dispatcher)
         view = None
         try:
+            notify(server, config.notify)
             if config.view:
                 features = FeatureSettings(sample_rate=synth.sample_rate) if agent is None else agent.features
                 ceiling_db = MEL_CEILING_DB if agent is None else agent.mel_ceiling_db
-                view = LiveView(session, str(model_dir or choice.banner()), (features.floor_db, ceiling_db),
-                                config.osc_host, config.view_port)
+                view = LiveView(session, str(model_dir or choice.banner()), features, (features.floor_db, ceiling_db),
+                                config.osc_host, config.view_port,
+                                plays_live=render_mode(definition, config.live_options()) == "live")
             with stop_on_signals() as stop:
                 server.start()
                 if view is not None:
@@ -83,6 +87,15 @@ def run_daemon(config: DaemonConfig) -> int:
         rig.close()
     log.info("stopped")
     return 0
+
+
+def notify(server: OscServer, targets: tuple[str, ...]) -> None:
+    """Subscribe each ``--notify`` target (names are resolved now); one that cannot be is a DaemonConfigError."""
+    for target in targets:
+        try:
+            server.subscribers.subscribe(*parse_osc_target(target), configured=True)
+        except SubscriptionError as err:
+            raise DaemonConfigError(f"--notify {target}: {err}") from None
 
 
 @contextmanager
@@ -113,7 +126,9 @@ def describe(
     host = f"[{server.host}]" if ":" in server.host else server.host  # an IPv6 address
     return "\n".join([
         f"synthmatch daemon {__version__}",
-        f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender; see docs/osc.md)",
+        f"  listening   OSC on udp://{host}:{server.port} (replies go to each sender and subscriber; see docs/osc.md)",
+        *([f"  notifying   {', '.join(server.subscribers.labels())} (every reply and progress message)"]
+          if config.notify else []),
         *([f"  view        {view.url} (see docs/live-view.md)"] if view is not None else []),
         f"  synth       {definition.name} ({definition.kind}, {len(definition.parameters)} parameters, "
         f"{'played live and recorded' if live else 'rendered in-process'})",

@@ -83,6 +83,8 @@ class SessionSnapshot:
     """Distance of the latest step, nepers; NaN before the first step."""
     best_distance: float
     """Smallest distance of the running or last match, nepers; NaN before the first step."""
+    distance_start: float
+    """Distance of the start patch of the running or last match, nepers; NaN before its first step."""
     current_params: Params
     """The patch the synth is set to [P], normalised."""
     best_params: Params | None
@@ -99,6 +101,8 @@ class SessionSnapshot:
     """The target as the agent hears it, log-mel dB [n_mels, frames]; None before one is loaded."""
     sound_mel: Mel | None
     """The synth's latest sound in a match as the agent hears it, log-mel dB [n_mels, frames]; None before."""
+    target_audio: npt.NDArray[np.float32] | None
+    """The target's audio [N] at the synth's rate, as matched (never changed in place); None before one is loaded."""
 
 
 ProgressSink = Callable[[MatchProgress], None]

@@ -102,13 +102,18 @@ def mel_to_hz(mel: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
+def mel_band_edges_hz(fmin_hz: float, fmax_hz: float, n_mels: int) -> npt.NDArray[np.float64]:
+    """The mel bands' edges in Hz, [n_mels + 2], evenly spaced in mel: band m spans edges m..m+2, centred on m+1."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_mels + 2))
+
+
 @lru_cache(maxsize=16)
 def mel_filterbank(
     sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float
 ) -> npt.NDArray[np.float32]:
     """Triangular, area-normalised mel filters: [n_fft // 2 + 1, n_mels], to right-multiply a power spectrum."""
     bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_mels + 2))
+    edges = mel_band_edges_hz(fmin_hz, fmax_hz, n_mels)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins[None] - lower) / (centre - lower)
     falling = (upper - bins[None]) / (upper - centre)

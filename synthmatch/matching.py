@@ -10,6 +10,7 @@ rule (:func:`synthmatch.match_rules.move`); the best patch is kept by the one ru
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class MatchProgress:
     """Whether this step's patch is the new best (strictly closer than every patch before it)."""
     mel: Mel
     """What the agent heard of the patch's sound: log-mel dB [n_mels, frames] (views show it)."""
+    distance_start: float = math.nan
+    """Distance of the start patch, nepers (views show where the match began); NaN where not measured."""
 
 
 ProgressCallback = Callable[[MatchProgress], None]
@@ -151,7 +154,7 @@ def match_with_agent(
         best, improved = best.update(params, distance)
         if on_step is not None:
             on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=float(best.distance),
-                                  improved=bool(improved), mel=current_mel[0]))
+                                  improved=bool(improved), mel=current_mel[0], distance_start=distance_start))
     return MatchResult(
         params=best.params, distance_start=distance_start, distance=float(best.distance),
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 REACH_THRESHOLDS: tuple[tuple[str, float], ...] = (("exact", 0.1), ("close", 0.3), ("near", 0.7))
 """(word, upper bound of the primary distance in nepers, exclusive), in order; at or above the last: "far"."""
+SUCCESS_DISTANCE = 0.16
+"""A match counts as found below this primary distance, in nepers: the training environment's success and the
+evaluation's (calibrated as a patch within 0.02 per parameter; docs/training.md); the live view draws it."""
 FAR = "far"
 """The word for a match at or above every threshold: the synth did not reach the target."""
 REACH_SENTENCES: dict[str, str] = {

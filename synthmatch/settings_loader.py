@@ -115,14 +115,17 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, names: Mapping[str
         if dataclasses.is_dataclass(kind):  # a table: the file's business
             continue
         default = field.default if field.default is not dataclasses.MISSING else None
-        shown = "" if default in (None, False) else f" (default: {default})"
+        shown = "" if default in (None, False, ()) else f" (default: {default})"
         text = (helps.get(field.name, "") + shown).replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=text)
             continue
         metavar = (names or {}).get(field.name, field.name.split("_")[-1].upper())
         words = choices(kind)
-        if words is not None:
+        if typing.get_origin(kind) is tuple:  # repeatable: each use adds one item
+            parser.add_argument(flag, action="append", type=typing.get_args(kind)[0], metavar=metavar,
+                                help=text + " (repeatable)")
+        elif words is not None:
             parser.add_argument(flag, choices=words, help=text)
         else:
             parser.add_argument(flag, type=kind if kind in (int, float, Path) else str, metavar=metavar, help=text)
@@ -144,14 +147,15 @@ def _plain(kind: Any) -> Any:
 
 
 def _tuple_value(kind: Any, value: Any) -> tuple[bool, str, Any]:
-    """(valid, what it must be, value as a tuple) for a ``tuple[float, float]`` or ``tuple[int, ...]`` field."""
+    """(valid, what it must be, value as a tuple) for a ``tuple[float, float]``, ``tuple[int, ...]`` or
+    ``tuple[str, ...]`` field."""
     items = typing.get_args(kind)
     item = items[0]
     count = None if len(items) == 2 and items[1] is Ellipsis else len(items)
-    number = int if item is int else (int, float)
-    must_be = f"a list of {count or 'one or more'} {'integers' if item is int else 'numbers'}"
+    kinds = {int: (int, "integers"), str: (str, "strings")}.get(item, ((int, float), "numbers"))
+    must_be = f"a list of {count or 'one or more'} {kinds[1]}"
     ok = (isinstance(value, list | tuple) and len(value) == (count or max(len(value), 1))
-          and all(isinstance(v, number) and not isinstance(v, bool) for v in value))
+          and all(isinstance(v, kinds[0]) and not isinstance(v, bool) for v in value))
     return ok, must_be, tuple(item(v) for v in value) if ok else value
 
 

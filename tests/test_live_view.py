@@ -28,6 +28,7 @@ from synthmatch.daemon.config import DaemonConfigError, load_config
 from synthmatch.daemon.live_view import LiveView
 from synthmatch.daemon.local_http_server import MAX_CONNECTIONS
 from synthmatch.daemon.match_session import MatchSession
+from synthmatch.features import FeatureSettings
 from synthmatch.synths import open_synth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,7 +233,8 @@ def quick_view() -> Iterator[LiveView]:
     """A live view in this process whose requests must arrive within half a second."""
     synth = open_synth("builtin")
     session = MatchSession(synth, OnnxAgent.load(default_model_dir(synth.definition), synth.definition))
-    view = LiveView(session, "builtin", (-80.0, 20.0), port=0, request_timeout_s=0.5)
+    view = LiveView(session, "builtin", FeatureSettings(sample_rate=synth.sample_rate), (-80.0, 20.0), port=0,
+                    request_timeout_s=0.5)
     view.start()
     yield view
     view.close()
@@ -304,6 +306,14 @@ def test_the_page_follows_a_match_in_a_real_browser(fresh_daemon: ViewDaemon, ta
             command(client, "/synthmatch/match/stop")
             expect(page.locator("#state")).to_have_text("idle")
             assert page.evaluate("window.loadedOnce") is True
+            assert float(page.locator("#start-distance").inner_text()) >= float(
+                page.locator("#best-distance").inner_text())
+            expect(page.locator("#reach-word")).to_have_text(re.compile("^(exact|close|near|far)$"))
+            for button in ("#play-target", "#play-sound"):  # fetched from the daemon and played, no error shown
+                expect(page.locator(button)).to_be_enabled()
+                with page.expect_response(lambda r: r.url.endswith(".wav") and r.status == 200):
+                    page.click(button)
+                expect(page.locator("#sound-status")).to_have_text("")
         finally:
             context.close()
     data = shot.read_bytes()

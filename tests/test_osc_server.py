@@ -83,7 +83,7 @@ def serving(session: MatchSession) -> Iterator[OscServer]:
     """``session``'s commands served on a free port of 127.0.0.1, shut down as the daemon does."""
     dispatcher = Dispatcher(strict_timing=False)
     server = OscServer(dispatcher, "127.0.0.1", 0)
-    OscCommands(session, server.send).register(dispatcher)
+    OscCommands(session, server.send, server.subscribers).register(dispatcher)
     server.start()
     try:
         yield server

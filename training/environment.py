@@ -21,6 +21,7 @@ from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
+from synthmatch.reach import SUCCESS_DISTANCE
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.augment import AugmentConfig, augment
 from synthmatch.training.episodes import Episode, EpisodeBatch, Observation, Params
@@ -31,7 +32,7 @@ SynthLike: TypeAlias = str | Path | SynthDefinition | Synth
 DEFAULT_MAX_STEP = 0.1
 #: Distance (nepers) below which a match counts as found, from :func:`calibrate_success_threshold` on the built-in
 #: synth (its figures: docs/training.md, "The environment's constants").
-DEFAULT_SUCCESS_THRESHOLD = 0.16
+DEFAULT_SUCCESS_THRESHOLD = SUCCESS_DISTANCE  # 0.16, defined in the core so that the daemon's view draws it too
 #: Reward added on the step that reaches the success threshold.
 DEFAULT_SUCCESS_BONUS = 1.0
 #: Peak level in dBFS below which a randomly drawn target counts as inaudible and is drawn again: the near-silent
