@@ -74,6 +74,7 @@ def join_cluster(address: str, timeout_s: float = JOIN_TIMEOUT_S) -> Any:
     """
     if host_and_port(address)[0] in ("127.0.0.1", "localhost", "::1"):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read when ray is imported
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # not its retries' warnings: our error says it once
     ray = _import_ray()
     failed: list[BaseException] = []
 
