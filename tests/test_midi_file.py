@@ -99,7 +99,8 @@ def test_nrpn_14_and_7_bit_and_ccs_on_the_definitions_channel(tmp_path: Path, se
     assert tracks == 1 and values == expected(definition, params)
     assert {channel for channel, _, _ in values} == {5} and len(values) == 4  # the OSC-only parameter is not sent
     # NRPN 14-bit: 99, 98, 6, 38; NRPN within 7 bits: 99, 98, 6; CC: 1; 14-bit CC: MSB, LSB
-    assert [m.channel for m in mido.MidiFile(str(path)).tracks[0] if m.type == "control_change"] == [4] * (4 + 3 + 1 + 2)
+    channels = [m.channel for m in mido.MidiFile(str(path)).tracks[0] if m.type == "control_change"]
+    assert channels == [4] * (4 + 3 + 1 + 2)
 
 
 @pytest.mark.skipif(not MIDI_GUIDE.is_dir(), reason="the midi.guide data set is not in ../shared/data")
