@@ -173,7 +173,7 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("--audio-out", type=Path, metavar="OUT.wav",
                        help="write the matched sound as the synth plays it (note, gate, rate, output level)")
     match.add_argument("--compare-out", type=Path, metavar="AB.wav",
-                       help="write the target at its level, 0.5 s of silence, then the matched sound as --audio-out")
+                       help="write the target (its own level), 0.5 s of silence, then the match as --audio-out does")
     add_export_arguments(match)
     match.add_argument("--note-seconds", type=float, metavar="S",
                        help="hold the synth's note S seconds (default: as long as the target's, from its envelope)")

@@ -149,9 +149,9 @@ class Exports:
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that write a patch for a DAW or hardware: ``--preset-out`` and ``--midi-file``."""
     parser.add_argument("--preset-out", type=Path, metavar="X.vstpreset",
-                        help="also write the patch as a .vstpreset that the plugin in a DAW loads (vst3 synths)")
+                        help="write the patch as a .vstpreset that the plugin in a DAW loads (vst3 synths)")
     parser.add_argument("--midi-file", type=Path, metavar="X.mid",
-                        help="also write a standard MIDI file of the CC/14-bit CC/NRPN messages that set the patch "
+                        help="write a standard MIDI file of the CC/14-bit CC/NRPN messages that set the patch "
                              "(synths whose definition has MIDI transports)")
 
 
