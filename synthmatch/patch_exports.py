@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.atomic_file import write_atomically
+from synthmatch.atomic_file import check_replaceable, write_atomically
 from synthmatch.definitions import SynthDefinition
 from synthmatch.midi_file import standard_midi_file
 from synthmatch.midi_messages import patch_messages
@@ -60,26 +60,15 @@ def check_output_path(path: Path, suffix: str) -> Path:
     """``path`` if it ends in ``suffix``, its folder exists and any file there is one of its kind to replace."""
     if path.suffix.lower() != suffix:
         raise ExportError(f"{path}: name the file with the suffix {suffix}")
-    if path.is_dir():
-        raise ExportError(f"{path}: is a folder; give a file name such as {path / ('patch' + suffix)}")
-    if not path.parent.is_dir():
-        raise ExportError(f"{path.parent}: no such folder; create it first or write the file elsewhere")
-    if path.is_symlink() or path.exists():
-        _check_replaceable(path, MAGIC[suffix])
+    check_replaceable(path, f"{suffix} file", lambda file: _starts_with(file, MAGIC[suffix]), ExportError,
+                      "patch" + suffix)
     return path
 
 
-def _check_replaceable(path: Path, magic: bytes) -> None:
-    """Raise an ExportError unless ``path`` is a plain file starting with ``magic`` (a file of the same kind)."""
-    refusal = f"{path}: exists and is not a {path.suffix} file, so it is left alone; choose another name"
-    if path.is_symlink() or not path.is_file():
-        raise ExportError(f"{path}: exists and is not a plain file, so it is left alone; choose another name")
-    try:
-        with path.open("rb") as file:
-            if file.read(len(magic)) != magic:
-                raise ExportError(refusal)
-    except OSError as err:
-        raise ExportError(f"{path}: exists and cannot be read ({err.strerror}); choose another name") from None
+def _starts_with(path: Path, magic: bytes) -> bool:
+    """Whether the file ``path`` begins with the bytes ``magic`` (a file of the kind they mark)."""
+    with path.open("rb") as file:
+        return file.read(len(magic)) == magic
 
 
 def preset_bytes(synth: Synth, params: npt.ArrayLike) -> bytes:
