@@ -69,6 +69,10 @@ def test_a_file_the_synth_cannot_have_or_a_bad_name_is_an_error_reply_and_nothin
     assert result.returncode == 1 and "notes.mid: exists and is not a .mid file" in result.stdout
     assert f"{patch_dir / 'notes.json'} saved, but not its other files" in result.stdout
     assert (patch_dir / "notes.mid").read_text() == "my notes" and daemon.ping().address == "/synthmatch/pong"
+    (patch_dir / "folder.mid").mkdir()
+    result = send(daemon.port, "/synthmatch/patch/save", "folder", "mid")
+    assert result.returncode == 1 and "folder.mid: is a folder" in result.stdout
+    assert daemon.ping().address == "/synthmatch/pong"
 
 
 @pytest.mark.vst3
