@@ -26,8 +26,9 @@ import rtmidi
 import sounddevice as sd
 
 from synthmatch.daemon.audio_in import find_device, resample, restart_portaudio
-from synthmatch.daemon.midi_out import DATA_LSB, DATA_MSB, NRPN_LSB, NRPN_MSB, note_channel, nrpn_is_7bit, open_client
+from synthmatch.daemon.midi_out import open_client
 from synthmatch.definitions import SynthDefinition, find_definition
+from synthmatch.midi_messages import DATA_LSB, DATA_MSB, NRPN_LSB, NRPN_MSB, note_channel, nrpn_is_7bit
 from synthmatch.params import from_midi
 from synthmatch.synths.builtin import BuiltinSynth
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from synthmatch.patch_exports import preset_bytes
 from synthmatch.synths import MidiValues, Synth, WrappedSynth
 
 T = TypeVar("T")
@@ -84,3 +85,8 @@ class MainThreadSynth(WrappedSynth):
     ) -> npt.NDArray[np.float32]:
         """The wrapped synth's render, run on the main thread."""
         return self._calls.call(self.synth.render, params, note, velocity)
+
+    def preset_data(self, params: npt.ArrayLike) -> bytes:
+        """The wrapped synth's .vstpreset of ``params[P]`` (:func:`synthmatch.patch_exports.preset_bytes`), read
+        on the main thread, where a VST3 plugin's instance lives."""
+        return self._calls.call(preset_bytes, self.synth, params)

@@ -49,7 +49,8 @@ from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.match_methods import match_method
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
 from synthmatch.model_choice import SEARCH_WITHOUT_MODEL
-from synthmatch.patches import Patch, default_patch_dir, save_patch
+from synthmatch.patch_exports import Exports
+from synthmatch.patches import Patch, default_patch_dir, patch_path, save_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.synths import Synth
 from synthmatch.watched_search import SearchStopped, run_watched
@@ -359,6 +360,21 @@ class MatchSession:
         path = save_patch(patch, self.patch_dir, name)
         log.info("patch written to %s (distance %.4f)", path, distance)
         return patch, path
+
+    def exports_for(self, name: str, also: str) -> Exports:
+        """The files beside patch ``name`` that ``also`` names ("vstpreset", "mid"), refused at once when the synth
+        cannot have them (see :class:`synthmatch.patch_exports.Exports`)."""
+        return Exports.beside(patch_path(self.patch_dir, name), also).check_synth(self.definition)
+
+    def write_exports(self, exports: Exports, patch: Patch) -> list[Path]:
+        """Write ``patch`` (as saved by :meth:`save_patch`) into ``exports``' files; returns the paths written.
+
+        The preset is read from the session's synth, so in the daemon it runs on the main thread, after any render
+        queued there: call this from a thread that may wait (never the network thread).
+        """
+        paths = exports.write(self.definition, patch.params(self.definition), self.synth)
+        log.info("patch also written to %s", ", ".join(map(str, paths)))
+        return paths
 
     # -- state and threads -------------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
-"""MIDI out with python-rtmidi: the bytes of note on/off, 7-bit CC, 14-bit CC pairs and NRPN, and the port they go to.
+"""MIDI out with python-rtmidi: the port that messages (:mod:`synthmatch.midi_messages`) go to.
 
-The encoders are pure functions (one parameter value -> a list of messages). :class:`MidiOutput` opens a port by
-name (substring), index or as a new virtual port, on ALSA or JACK: "auto" tries ALSA and falls back to JACK where
-ALSA has no sequencer (machines without /dev/snd/seq, where rtmidi raises "error creating ALSA sequencer client").
+:class:`MidiOutput` opens a port by name (substring), index or as a new virtual port, on ALSA or JACK: "auto" tries
+ALSA and falls back to JACK where ALSA has no sequencer (machines without /dev/snd/seq, where rtmidi raises
+"error creating ALSA sequencer client").
 """
 
 from __future__ import annotations
@@ -13,61 +13,13 @@ from typing import Literal, TypeVar
 import rtmidi
 
 from synthmatch.daemon.transport_errors import TransportError
-from synthmatch.definitions import MidiTransport, SynthDefinition
 
 MidiApi = Literal["auto", "alsa", "jack"]
-Message = list[int]
 Client = TypeVar("Client", rtmidi.MidiIn, rtmidi.MidiOut)
 
-#: Controller numbers of the NRPN parameter number (MSB, LSB) and of data entry (MSB, LSB).
-NRPN_MSB, NRPN_LSB, DATA_MSB, DATA_LSB = 99, 98, 6, 38
 #: What ``port`` says to make a new port that others connect to, instead of joining an existing one.
 VIRTUAL = "virtual"
 _APIS = {"alsa": rtmidi.API_LINUX_ALSA, "jack": rtmidi.API_UNIX_JACK}
-
-
-def note_channel(definition: SynthDefinition) -> int:
-    """The 1-based channel notes are played on: that of the definition's first MIDI parameter, else 1."""
-    return next((p.midi.channel for p in definition.parameters if p.midi is not None), 1)
-
-
-def note_on(channel: int, note: int, velocity: int) -> Message:
-    """Note on: [0x9n, note, velocity] on the 1-based ``channel``."""
-    return [0x90 | (channel - 1), note & 0x7F, velocity & 0x7F]
-
-
-def note_off(channel: int, note: int) -> Message:
-    """Note off: [0x8n, note, 0] on the 1-based ``channel``."""
-    return [0x80 | (channel - 1), note & 0x7F, 0]
-
-
-def control_messages(midi: MidiTransport, value: int) -> list[Message]:
-    """The control changes that set ``midi``'s parameter to the integer ``value``.
-
-    7-bit CC: one message. 14-bit CC: MSB on ``cc``, then LSB on ``cc_lsb``. NRPN: parameter number on 99/98,
-    then the value on data entry 6 (MSB) and 38 (LSB); an NRPN whose range fits in 7 bits sends only CC 6.
-    """
-    status = 0xB0 | (midi.channel - 1)
-    if midi.kind == "cc7":
-        return [[status, _cc(midi), value & 0x7F]]
-    if midi.kind == "cc14":
-        assert midi.cc_lsb is not None
-        return [[status, _cc(midi), (value >> 7) & 0x7F], [status, midi.cc_lsb, value & 0x7F]]
-    assert midi.nrpn is not None
-    select = [[status, NRPN_MSB, (midi.nrpn >> 7) & 0x7F], [status, NRPN_LSB, midi.nrpn & 0x7F]]
-    if nrpn_is_7bit(midi):
-        return [*select, [status, DATA_MSB, value & 0x7F]]
-    return [*select, [status, DATA_MSB, (value >> 7) & 0x7F], [status, DATA_LSB, value & 0x7F]]
-
-
-def nrpn_is_7bit(midi: MidiTransport) -> bool:
-    """Whether an NRPN parameter's values all fit in data entry MSB alone (its range and values are <= 127)."""
-    return max(midi.min, midi.max, *(midi.values or (0,))) <= 127
-
-
-def _cc(midi: MidiTransport) -> int:
-    assert midi.cc is not None
-    return midi.cc
 
 
 class MidiOutput:

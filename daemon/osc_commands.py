@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below w
     from synthmatch.daemon.match_session import MatchSession
     from synthmatch.daemon.session_values import MatchOutcome, Target
     from synthmatch.matching import MatchProgress
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/synthmatch"
 PING, PONG = f"{PREFIX}/ping", f"{PREFIX}/pong"
@@ -123,6 +126,7 @@ class OscCommands:
         self.session = session
         self.send = send
         self.subscribers = subscribers
+        self._exporting = threading.Lock()  # held while a patch/save's thread writes its preset or MIDI file
 
     def register(self, dispatcher: Dispatcher) -> None:
         """Map every address to its handler on ``dispatcher``; replies are ignored; anything else gets an
@@ -218,11 +222,35 @@ class OscCommands:
         now = self.session.snapshot()
         return STATUS, str(now.state), now.step, now.distance, now.best_distance, self.session.default_method
 
-    def patch_save(self, client: Client, address: str, *args: Any) -> Reply:
-        """``/synthmatch/patch/save <name>`` -> ``/synthmatch/patch/saved <path> <distance>``: the full path written."""
-        (name,) = parse_args(address, args, Arg("name", str))
+    def patch_save(self, client: Client, address: str, *args: Any) -> Reply | None:
+        """``/synthmatch/patch/save <name> [also]`` -> ``/synthmatch/patch/saved <path> <distance> [path...]``.
+
+        ``also`` ("vstpreset", "mid" or both, comma-separated) writes those files beside the JSON too, in a thread of
+        their own (a preset is read where the plugin renders); the reply, or an error, comes when they are written.
+        """
+        name, also = parse_args(address, args, Arg("name", str), Arg("also", str, optional=True))
+        exports = None if also is None else self.session.exports_for(name, also)  # refused before anything is written
+        if exports is not None and self._exporting.locked():
+            raise CommandError("the files of the last patch/save are still being written; send it again after its "
+                               "reply")
         patch, path = self.session.save_patch(name)
-        return PATCH_SAVED, str(path), patch.distance
+        if exports is None:
+            return PATCH_SAVED, str(path), patch.distance
+
+        def write() -> None:
+            try:
+                files = self.session.write_exports(exports, patch)
+            except Exception as err:
+                log.warning("%s: %s saved, its other files not: %s", address, path, err)
+                self.send(client, ERROR_ADDRESS, address, f"{path} saved, but not its other files: {err}")
+            else:
+                self.send(client, PATCH_SAVED, str(path), patch.distance, *map(str, files))
+            finally:
+                self._exporting.release()
+
+        self._exporting.acquire()  # only this (the network) thread acquires it, and it was free: never waits
+        threading.Thread(target=write, name="patch-save", daemon=True).start()
+        return None
 
     def patch_undo(self, client: Client, address: str, *args: Any) -> Reply:
         """``/synthmatch/patch/undo`` -> ``/synthmatch/patch/undone``."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.daemon.midi_out import MidiOutput, control_messages, note_channel, note_off, note_on
+from synthmatch.daemon.midi_out import MidiOutput
 from synthmatch.daemon.osc_out import OscOutput, note_messages
 from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import Parameter, SynthDefinition
+from synthmatch.midi_messages import control_messages, note_channel, note_off, note_on
 from synthmatch.params import to_midi, to_osc
 
 Sent = int | float

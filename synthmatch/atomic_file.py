@@ -12,7 +12,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,30 @@ def replacing(path: str | Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def check_replaceable(
+    path: Path, kind: str, is_kind: Callable[[Path], bool], error: type[Exception], example: str
+) -> None:
+    """Refuse (``error``, one line) to write ``path`` unless it is new in an existing folder, or a plain file that
+    ``is_kind`` recognises as a ``kind``: what the user or another program keeps there is never replaced.
+
+    ``example`` is a file name to suggest when ``path`` is a folder.
+    """
+    if path.is_dir():
+        raise error(f"{path}: is a folder; give a file name such as {path / example}")
+    if not path.parent.is_dir():
+        raise error(f"{path.parent}: no such folder; create it first or write the file elsewhere")
+    if not (path.is_symlink() or path.exists()):
+        return
+    if path.is_symlink() or not path.is_file():
+        raise error(f"{path}: exists and is not a plain file, so it is left alone; choose another name")
+    try:
+        recognised = is_kind(path)
+    except OSError as err:
+        raise error(f"{path}: exists and cannot be read ({err.strerror}); choose another name") from None
+    if not recognised:
+        raise error(f"{path}: exists and is not a {kind}, so it is left alone; choose another name")
 
 
 def write_atomically(path: str | Path, data: str | bytes) -> Path:

@@ -16,6 +16,8 @@ from synthmatch.dataset_command import add_dataset_command
 from synthmatch.definitions import DefinitionError, iter_definition_files, load_definition
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES
 from synthmatch.model_choice import SEARCH_WITHOUT_MODEL, choose_matcher
+from synthmatch.patch_command import add_patch_command
+from synthmatch.patch_exports import add_export_arguments
 from synthmatch.synths import SynthUnavailable
 
 Command = Callable[[argparse.Namespace], int]
@@ -171,6 +173,9 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     match.add_argument("--out", type=Path, metavar="PATCH.json", help="write the best patch as JSON")
     match.add_argument("--audio-out", type=Path, metavar="OUT.wav",
                        help="write the matched sound as the synth plays it (note, gate, rate, output level)")
+    match.add_argument("--compare-out", type=Path, metavar="AB.wav",
+                       help="write the target (its own level), 0.5 s of silence, then the match as --audio-out does")
+    add_export_arguments(match)
     match.add_argument("--note-seconds", type=float, metavar="S",
                        help="hold the synth's note S seconds (default: as long as the target's, from its envelope)")
     match.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the start and the best step ([plot] extra)")
@@ -220,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     vst3.set_defaults(run=cmd_import_vst3)
     _add_offline_commands(sub)
     add_dataset_command(sub)
+    add_patch_command(sub)
     _add_live_commands(sub)
     return parser
 

@@ -30,12 +30,13 @@ from synthmatch.match_figures import (
     require_matplotlib,
 )
 from synthmatch.match_methods import get_method, match_method
-from synthmatch.matched_audio import check_audio_out_path, render_matched, write_audio
+from synthmatch.matched_audio import check_audio_out_path, compare_audio, render_matched, write_audio
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
 from synthmatch.model_choice import choose_matcher
 from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
 from synthmatch.output_level import OutputLevel, set_output_level
 from synthmatch.params import denormalise_all
+from synthmatch.patch_exports import exports_from
 from synthmatch.patches import Patch, write_patch
 from synthmatch.pitch import choose_note, estimate_f0_hz
 from synthmatch.reach import reach_sentence, reach_word
@@ -51,11 +52,13 @@ def run_match(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps {args.steps} must be at least 1 (agent steps or renders)")
     plot, animate = args.plot, args.animate
     definition = find_definition(args.synth)
+    exports = exports_from(args).check(definition)  # a file this synth cannot have is refused before any work
     method = args.method or chosen_method(definition, args.model)
     check_picture_options(method, plot, animate)
     recorder = StepRecorder()
     match = prepare_method(method, definition, args.model, args.steps, args.seed, on_step=recorder)
     audio_out = None if args.audio_out is None else check_audio_out_path(args.audio_out)
+    compare_out = None if args.compare_out is None else check_audio_out_path(args.compare_out, "--compare-out")
     heard = load_target(args.target, definition.note.sample_rate, longest_render_samples(definition))
     length = estimate_note_length(heard, definition.note.sample_rate)
     definition = with_note_length(definition, length.note_seconds if args.note_seconds is None else args.note_seconds)
@@ -77,15 +80,23 @@ def run_match(args: argparse.Namespace) -> int:
             gain_db=level.gain_db, note_seconds=definition.note.note_seconds,
         )
         write_patch(patch, args.out)
-    if audio_out is not None:
+    if audio_out is not None or compare_out is not None:
         matched = render_matched(definition, level.params, note, length.sounding_seconds, level.gain_db)
-        write_audio(audio_out, matched, synth.sample_rate)
+        if audio_out is not None:
+            write_audio(audio_out, matched, synth.sample_rate)
+        if compare_out is not None:
+            both = compare_audio(heard[: matched.size], matched, synth.sample_rate)
+            write_audio(compare_out, both, synth.sample_rate)
+    kept = exports.write(definition, level.params, synth)
     summary = result_summary(definition, result, args.target, level)
     print(json.dumps(summary) if args.json else format_summary(summary, args.out))
     if not args.json:
-        for what, path in (("picture", plot), ("animation", animate), ("matched sound", audio_out)):
+        for what, path in (("picture", plot), ("animation", animate), ("matched sound", audio_out),
+                           ("target then match", compare_out)):
             if path is not None:
                 print(f"{what} written to {path}")
+        for path in kept:
+            print(f"{path.suffix} file written to {path}")
     return 0
 
 

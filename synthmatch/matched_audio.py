@@ -3,6 +3,8 @@
 ``synthmatch match --audio-out OUT.wav`` renders the best patch once more, this time for as long as the target
 sounds (up to :data:`synthmatch.note_length.MAX_RENDER_S`) rather than the agent's fixed window, applies the
 gain still to apply after the synth (:mod:`synthmatch.output_level`) and writes it at the synth's rate.
+``--compare-out AB.wav`` writes the target at its own level (mono at the synth's rate, from its onset, as long as
+the match), :data:`COMPARE_GAP_S` of silence, then that same matched sound.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from synthmatch.note_length import MAX_RENDER_S, with_note_length
 from synthmatch.output_level import apply_gain
 from synthmatch.synths import open_synth
 
+#: Seconds of silence between the target and the match in ``--compare-out``.
+COMPARE_GAP_S = 0.5
 
-def check_audio_out_path(path: Path) -> Path:
-    """``path`` if pedalboard can write its format and its folder exists; else a ValueError saying what to do."""
+
+def check_audio_out_path(path: Path, option: str = "--audio-out") -> Path:
+    """``path`` if pedalboard can write its format and its folder exists; else a ValueError naming ``option``."""
     formats = get_supported_write_formats()
     if path.suffix.lower() not in formats:
-        raise ValueError(f"--audio-out {path}: cannot write {path.suffix or 'a file without a suffix'}; "
+        raise ValueError(f"{option} {path}: cannot write {path.suffix or 'a file without a suffix'}; "
                          f"end the name with one of {', '.join(formats)}")
     if not path.parent.is_dir():
-        raise ValueError(f"--audio-out {path}: the folder {path.parent} does not exist; create it first")
+        raise ValueError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
     return path
 
 
@@ -40,6 +45,18 @@ def render_matched(
     render_s = min(MAX_RENDER_S, max(sounding_seconds, definition.note.render_seconds))
     synth = open_synth(with_note_length(definition, definition.note.note_seconds, render_s))
     return apply_gain(synth.render(np.asarray(params, dtype=np.float64)[None], note)[0], gain_db)
+
+
+def compare_audio(
+    target: npt.NDArray[np.floating], matched: npt.NDArray[np.floating], sample_rate: int,
+    gap_s: float = COMPARE_GAP_S,
+) -> npt.NDArray[np.float32]:
+    """``target[N]``, ``gap_s`` seconds of silence, then ``matched[M]``, all at ``sample_rate``: float32[N + gap + M].
+
+    Both are kept as they are: the target at its own level, the match at the level the match chose for it.
+    """
+    gap = np.zeros(round(gap_s * sample_rate), dtype=np.float32)
+    return np.concatenate([np.asarray(target, dtype=np.float32), gap, np.asarray(matched, dtype=np.float32)])
 
 
 def write_audio(path: Path, audio: npt.NDArray[np.floating], sample_rate: int) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.atomic_file import write_atomically
+from synthmatch.atomic_file import check_replaceable, write_atomically
 from synthmatch.definitions import SynthDefinition
 from synthmatch.params import denormalise_all, normalise_all, quantise_all
 
@@ -191,28 +191,19 @@ def write_patch(patch: Patch, path: str | Path) -> Path:
     Only a new file or another patch file is replaced (its mode kept): a PatchError refuses any other file.
     """
     path = Path(path)
-    if path.is_dir():
-        raise PatchError(f"{path}: is a folder; give a file name such as {path / 'patch.json'}")
-    if not path.parent.is_dir():
-        raise PatchError(f"{path.parent}: no such folder; create it first or write the patch elsewhere")
-    if path.is_symlink() or path.exists():
-        _check_replaceable(path)
+    check_replaceable(path, "synthmatch patch file", _holds_patch, PatchError, "patch.json")
     return write_atomically(path, json.dumps(patch.to_dict(), indent=2) + "\n")
 
 
-def _check_replaceable(path: Path) -> None:
-    """Raise a PatchError unless ``path`` is a plain file holding a synthmatch patch."""
-    refusal = f"{path}: exists and is not a synthmatch patch file, so it is left alone; choose another name"
-    if path.is_symlink() or not path.is_file():
-        raise PatchError(f"{path}: exists and is not a plain file, so it is left alone; choose another name")
+def _holds_patch(path: Path) -> bool:
+    """Whether the file ``path`` is a synthmatch patch (and small enough to read to find out)."""
+    if path.stat().st_size > MAX_PATCH_BYTES:
+        return False
     try:
-        if path.stat().st_size > MAX_PATCH_BYTES:
-            raise PatchError(refusal)
         read_patch(path)
     except PatchError:
-        raise PatchError(refusal) from None
-    except OSError as err:
-        raise PatchError(f"{path}: exists and cannot be read ({err.strerror}); choose another name") from None
+        return False
+    return True
 
 
 def read_patch(path: str | Path) -> Patch:

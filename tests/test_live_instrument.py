@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from synthmatch.daemon.live_instrument import ControlDecoder, NoteOff, NoteOn, ParameterChange, Voice
-from synthmatch.daemon.midi_out import control_messages, note_off, note_on
 from synthmatch.definitions import find_definition, parse_definition
+from synthmatch.midi_messages import control_messages, note_off, note_on
 from synthmatch.params import quantise, to_midi
 
 BUILTIN = find_definition("builtin")

@@ -8,16 +8,10 @@ import pytest
 import rtmidi
 from live_stack import JackServer, jack  # noqa: F401 (fixture)
 
-from synthmatch.daemon.midi_out import (
-    MidiOutput,
-    control_messages,
-    find_port,
-    note_channel,
-    note_off,
-    note_on,
-)
+from synthmatch.daemon.midi_out import MidiOutput, find_port
 from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import MidiTransport, find_definition
+from synthmatch.midi_messages import control_messages, note_channel, note_off, note_on
 
 
 def test_cc7_is_one_message_on_the_channel() -> None:

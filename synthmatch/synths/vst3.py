@@ -46,6 +46,9 @@ BUILD_HINTS: dict[str, str] = {"Nekobi.vst3": "run scripts/build-nekobi.sh (it b
 #: Raw values sampled to read a parameter's curve; pedalboard samples the same 1001 points.
 RAW_GRID = np.linspace(0.0, 1.0, 1001)
 
+#: Seconds of silence processed before the plugin's state is read, so that its processor has the new values.
+PRESET_SETTLE_S = 0.01
+
 #: The parameters that DPF adds to stand in for MIDI controllers; left out of "its parameters" in errors.
 MIDI_STAND_IN = re.compile(r"^midi_ch_\d+_cc_\d+$")
 
@@ -256,15 +259,39 @@ class Vst3Synth(DefinitionSynth):
         Shows what the plugin makes of a patch (``{"cutoff": "37.500000", "waveform": "Square", ...}``), to
         check a definition against the plugin's display.
         """
+        plugin_parameters = self._set_patch(params, "displayed_values")
+        return {binding.parameter.name: str(plugin_parameters[binding.index].string_value).strip()
+                for binding in self._bindings}
+
+    def preset_data(self, params: npt.ArrayLike) -> bytes:
+        """One patch ``params[P]`` (normalised) as the plugin's state in .vstpreset format, for a DAW's instance.
+
+        The values are set and a short silent block is processed first: the preset holds the state of the plugin's
+        processor, which takes new values only when it processes. Main thread only, as :meth:`render`.
+        """
+        self._check_main_thread("writes its state")
+        self._set_patch(params, "preset_data")
+        with _keeping_floating_point_state():
+            self.plugin.process([], duration=PRESET_SETTLE_S, sample_rate=self.sample_rate, num_channels=1, reset=False)
+        return bytes(self.plugin.preset_data)
+
+    def _set_patch(self, params: npt.ArrayLike, caller: str) -> Any:
+        """Set one patch ``params[P]`` on the plugin's parameters; returns them (pedalboard's list)."""
         if np.ndim(params) != 1:
-            raise ValueError(f"{self.definition.name}: displayed_values takes one patch [P], got {np.shape(params)}")
+            raise ValueError(f"{self.definition.name}: {caller} takes one patch [P], got {np.shape(params)}")
         plugin_parameters = self.plugin._parameters
-        texts = {}
         for binding, value in zip(self._bindings, self.raw_values(params)[0], strict=True):
-            plugin_parameter = plugin_parameters[binding.index]
-            plugin_parameter.raw_value = float(value)
-            texts[binding.parameter.name] = str(plugin_parameter.string_value).strip()
-        return texts
+            plugin_parameters[binding.index].raw_value = float(value)
+        return plugin_parameters
+
+    def _check_main_thread(self, doing: str) -> None:
+        """Refuse to run on another thread than the main one, which JUCE requires of a plugin's instance."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                f"{self.definition.name}: a VST3 synth {doing} on the main thread only (pedalboard re-creates the "
+                "plugin for every note, which JUCE allows only there); call it from the main thread, or run "
+                "the synth in a worker process"
+            )
 
     def render(
         self, params: npt.NDArray[np.floating], note: MidiValues | None = None, velocity: MidiValues | None = None
@@ -275,12 +302,7 @@ class Vst3Synth(DefinitionSynth):
         the note is held for ``note_seconds`` and the render lasts ``render_seconds`` (N samples at
         :attr:`sample_rate`).
         """
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError(
-                f"{self.definition.name}: a VST3 synth renders on the main thread only (pedalboard re-creates the "
-                "plugin for every note, which JUCE allows only there); call render from the main thread, or run "
-                "the synth in a worker process"
-            )
+        self._check_main_thread("renders")
         raw = self.raw_values(params)
         notes, velocities = check_notes(self.definition, note, velocity, len(raw))
         settings = self.definition.note
