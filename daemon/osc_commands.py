@@ -164,10 +164,13 @@ class OscCommands:
 
     def match_start(self, client: Client, address: str, *args: Any) -> None:
         """``/synthmatch/match/start [max_steps] [method]`` -> ``/synthmatch/progress <step> <distance>`` after every
-        step, then ``/synthmatch/match/done <steps> <best_distance> <reach>`` (or an error; the best patch is kept).
+        step, then ``/synthmatch/match/done <steps> <best_distance> <reach> <note_seconds> <gain_db>`` (or an error;
+        the best patch is kept).
 
         ``method`` is any registered one (synthmatch.match_methods); by default the agent, or the search when the
-        daemon has no model. ``reach`` says how close the best patch came in one word (synthmatch.reach)."""
+        daemon has no model. ``reach`` says how close the best patch came in one word (synthmatch.reach);
+        ``note_seconds`` is how long the synth held its note (the target's), ``gain_db`` the gain to apply after
+        the synth to reach the target's level (synthmatch.output_level)."""
         max_steps, method = parse_args(address, args, Arg("max_steps", int, optional=True),
                                        Arg("method", str, optional=True))
 
@@ -176,7 +179,8 @@ class OscCommands:
 
         def done(outcome: MatchOutcome) -> None:
             if outcome.error is None:
-                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance, reach_word(outcome.best_distance))
+                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance, reach_word(outcome.best_distance),
+                          outcome.note_seconds, outcome.gain_db)
             else:
                 self.send(client, ERROR_ADDRESS, address,
                           f"the match failed after {outcome.steps} steps, its best patch kept: {outcome.error}")
@@ -189,13 +193,17 @@ class OscCommands:
         return MATCH_STOPPING, self.session.stop_match()
 
     def status(self, client: Client, address: str, *args: Any) -> Reply:
-        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance> <method>``.
+        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance> <method>
+        <note_seconds> <gain_db>``.
 
         ``method`` is what a match runs unless told another: "agent", or a search's name when there is no model.
+        ``note_seconds``: how long the synth holds its note for the target; ``gain_db``: the gain to apply after
+        the synth for the last match's best patch (NaN until a match has measured it).
         """
         parse_args(address, args)
         now = self.session.snapshot()
-        return STATUS, str(now.state), now.step, now.distance, now.best_distance, self.session.default_method
+        return (STATUS, str(now.state), now.step, now.distance, now.best_distance, self.session.default_method,
+                now.note_seconds, now.gain_db)
 
     def patch_save(self, client: Client, address: str, *args: Any) -> Reply:
         """``/synthmatch/patch/save <name>`` -> ``/synthmatch/patch/saved <path> <distance>``: the full path written."""

@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.agent import OnnxAgent, default_model_dir, load_metadata
-from synthmatch.audio_files import load_target
 from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
 from synthmatch.match_figures import (
@@ -33,11 +32,10 @@ from synthmatch.match_methods import get_method, match_method
 from synthmatch.matched_audio import check_audio_out_path, render_matched, write_audio
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
 from synthmatch.model_choice import choose_matcher
-from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
-from synthmatch.output_level import OutputLevel, set_output_level
+from synthmatch.output_level import OutputLevel
 from synthmatch.params import denormalise_all
 from synthmatch.patches import Patch, write_patch
-from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.prepared_target import level_of, read_prepared_target
 from synthmatch.reach import reach_sentence, reach_word
 from synthmatch.synths import Synth, open_synth
 
@@ -56,14 +54,11 @@ def run_match(args: argparse.Namespace) -> int:
     recorder = StepRecorder()
     match = prepare_method(method, definition, args.model, args.steps, args.seed, on_step=recorder)
     audio_out = None if args.audio_out is None else check_audio_out_path(args.audio_out)
-    heard = load_target(args.target, definition.note.sample_rate, longest_render_samples(definition))
-    length = estimate_note_length(heard, definition.note.sample_rate)
-    definition = with_note_length(definition, length.note_seconds if args.note_seconds is None else args.note_seconds)
+    prepared = read_prepared_target(args.target, definition, args.note_seconds, args.note)
+    definition, target, note = prepared.definition, prepared.audio, prepared.note
     synth = open_synth(definition)
-    target = heard[: definition.note.render_samples]
-    note = choose_note(definition.note, estimate_f0_hz(target, synth.sample_rate), args.note)
     result = match(synth, target, note)
-    level = set_output_level(synth, result.params, target, note)
+    level = level_of(synth, result.params, prepared)
     if plot is not None or animate is not None:
         features, ceiling_db = heard_with(method, definition, args.model)
         trace = build_trace(synth, target, result, recorder.steps, features=features, ceiling_db=ceiling_db)
@@ -78,7 +73,7 @@ def run_match(args: argparse.Namespace) -> int:
         )
         write_patch(patch, args.out)
     if audio_out is not None:
-        matched = render_matched(definition, level.params, note, length.sounding_seconds, level.gain_db)
+        matched = render_matched(definition, level.params, note, prepared.length.sounding_seconds, level.gain_db)
         write_audio(audio_out, matched, synth.sample_rate)
     summary = result_summary(definition, result, args.target, level)
     print(json.dumps(summary) if args.json else format_summary(summary, args.out))
