@@ -1,13 +1,14 @@
 """Real sounds at users' levels: the agent against the searches on the three real sets, target by target.
 
-Run ``.venv/bin/python -m bench.bench_real_sets [--stride N] [--model DIR]`` after
-``scripts/make-real-targets.sh --sets`` (skips with a note when the sets are missing). Each target is read as
-``synthmatch match`` reads it: its note length estimated from its envelope and the synth's note held that long,
-its pitch chosen, and every distance at equal loudness (docs/metrics.md). Every method gets its own seeded stream
-per target, as in ``synthmatch eval``. Prints medians per set and the issue's three targets (median of the
-per-target ratio agent@32 / CMA-ES@1024, agent+search@256 / CMA-ES@1024, and the targets where the agent gains
-nothing while random@32 finds a closer patch); writes ``bench/results/real_sets.json`` with every match.
-About 3 minutes per 16 notes on one core (``--stride 2``: 56 notes, about 10 minutes).
+Run ``.venv/bin/python -m bench.bench_real_sets [--stride N] [--model DIR]`` after ``scripts/make-real-targets.sh
+--sets`` (skips with a note when the sets are missing). Each target is read as ``synthmatch match`` reads it: its
+note length estimated from its envelope and the synth's note held that long, its pitch chosen, and every distance at
+equal loudness (docs/metrics.md); each best patch is also judged full-band (synthmatch.full_band: the sound
+``--audio-out`` writes, against the file at its own rate). Every method gets its own seeded stream per target, as in
+``synthmatch eval``. Prints medians per set and the issue's three targets (median of the per-target ratio agent@32 /
+CMA-ES@1024, agent+search@256 / CMA-ES@1024, and the targets where the agent gains nothing while random@32 finds a
+closer patch); writes ``bench/results/real_sets.json`` with every match. About 3 minutes per 16 notes on one core
+(``--stride 2``: 56 notes, about 10 minutes).
 """
 
 from __future__ import annotations
@@ -22,41 +23,40 @@ from typing import Any
 import numpy as np
 
 from bench.report import report
-from synthmatch.audio_files import load_target
 from synthmatch.definitions import find_definition
+from synthmatch.full_band import full_band_distance, read_full_band
 from synthmatch.match_methods import match_method
-from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
-from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.prepared_target import level_of, read_prepared_target
 from synthmatch.synths import Synth, open_synth
 
 SETS = Path(__file__).resolve().parent / "targets" / "real-sets"
 #: (method, budget) pairs run on every target: the issue's comparison.
 RUNS = (("agent", 32), ("agent+search", 256), ("random", 32), ("cmaes", 32), ("cmaes", 256), ("cmaes", 1024))
 COLUMNS = ("set", "targets", "start", "agent@32", "agent+search@256", "random@32", "cmaes@32", "cmaes@256",
-           "cmaes@1024", "agent32/cmaes1024", "search256/cmaes1024", "agent_stuck_random_better")
+           "cmaes@1024", "agent32/cmaes1024", "search256/cmaes1024", "agent_stuck_random_better",
+           "full-band agent@32", "full-band search@256", "full-band cmaes@1024")
 
 
 def match_set(files: Sequence[Path], model: Path | None, seed: int) -> list[dict[str, Any]]:
     """Every run of RUNS on every file: one row per (target, method, budget) with its distances and patch."""
     base = find_definition("builtin")
-    rate = base.note.sample_rate
     functions = {name: match_method(name).load() for name, _ in RUNS}
     synths: dict[float, Synth] = {}
     rows = []
     for index, path in enumerate(files):
-        heard = load_target(path, rate, longest_render_samples(base))
-        definition = with_note_length(base, estimate_note_length(heard, rate).note_seconds)
-        target = heard[: base.note.render_samples]
-        key = definition.note.note_seconds
-        synth = synths.get(key) or synths.setdefault(key, open_synth(definition))
-        note = choose_note(definition.note, estimate_f0_hz(target, rate))
+        prepared = read_prepared_target(path, base)
+        target, note, key = prepared.audio, prepared.note, prepared.note_seconds
+        synth = synths.get(key) or synths.setdefault(key, open_synth(prepared.definition))
+        full_band = read_full_band(path)
         for name, budget in RUNS:
             rng = np.random.default_rng([seed, 0xBA5E, zlib.crc32(name.encode()), budget, index])
             result = functions[name](synth, target, note, budget, rng, model)
+            level = level_of(synth, result.params, prepared)
             rows.append({"set": path.parent.name, "target": path.name, "method": name, "budget": budget,
                          "note": note, "note_seconds": key, "distance": result.distance,
                          "start": result.distance_start, "seconds": result.seconds,
-                         "params": [float(x) for x in result.params]})
+                         "fullband": full_band_distance(prepared, full_band, level), "gain_db": level.gain_db,
+                         "params": [float(x) for x in level.params]})
         print(f"  {index + 1}/{len(files)} {path.parent.name}/{path.name}", file=sys.stderr, flush=True)
     return rows
 
@@ -71,6 +71,8 @@ def summarise(label: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"set": label, "targets": len(names),
                            "start": float(np.median([agent[n]["start"] for n in names]))}
     out.update({run: float(np.median([r["distance"] for r in found.values()])) for run, found in by_run.items()})
+    for label, found in (("agent@32", agent), ("search@256", search), ("cmaes@1024", cmaes)):
+        out[f"full-band {label}"] = float(np.median([found[n]["fullband"] for n in names]))
     out["agent32/cmaes1024"] = float(np.median([agent[n]["distance"] / cmaes[n]["distance"] for n in names]))
     out["search256/cmaes1024"] = float(np.median([search[n]["distance"] / cmaes[n]["distance"] for n in names]))
     out["agent_stuck_random_better"] = sum(

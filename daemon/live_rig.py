@@ -73,6 +73,10 @@ class LiveRig:
     record: Callable[[float], npt.NDArray[np.float32]] | None = None
     """Record N seconds from the live input from the onset: float32 mono at the synth's rate; None: no input."""
     audio_input: LiveInput | None = None
+    synth_for: Callable[[SynthDefinition], Synth] = open_synth
+    """The same synth for another note length (the definition with its ``note_seconds`` changed)."""
+    live: bool = False
+    """Whether the synth is played live (one note at a time), not rendered in-process."""
 
     def close(self) -> None:
         """Close the transports and the audio input."""
@@ -130,6 +134,7 @@ def open_live_rig(definition: SynthDefinition, options: LiveOptions) -> LiveRig:
     """
     mode = render_mode(definition, options)
     synth = open_synth(definition) if mode == "in-process" else None  # fails early for external in-process
+    synth_for: Callable[[SynthDefinition], Synth] = open_synth
     osc_target = options.osc_target
     if osc_target is None and mode == "live" and definition.osc_port is not None:
         osc_target = f"{definition.osc_host}:{definition.osc_port}"
@@ -146,13 +151,18 @@ def open_live_rig(definition: SynthDefinition, options: LiveOptions) -> LiveRig:
             audio_input = live_input.open()
             from synthmatch.daemon.external_synth import ExternalSynth  # it records: sounddevice only now
             synth = ExternalSynth(definition, sender, audio_input)
+            live_sender = sender
+
+            def synth_for(held: SynthDefinition) -> Synth:
+                return ExternalSynth(held, live_sender, audio_input)
     except Exception:
         live_input.close()
         if sender is not None:
             sender.close()
         raise
     assert synth is not None
-    return LiveRig(synth=synth, sink=sender, record=live_input.record, audio_input=live_input)
+    return LiveRig(synth=synth, sink=sender, record=live_input.record, audio_input=live_input, synth_for=synth_for,
+                   live=mode == "live")
 
 
 def _open_sender(definition: SynthDefinition, options: LiveOptions, osc_target: str | None) -> ParameterSender | None:

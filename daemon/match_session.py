@@ -21,14 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.agent import Mel, OnnxAgent
-from synthmatch.audio_files import (
-    SILENCE_DBFS,
-    align_to_onset,
-    load_target,
-    probe_audio_file,
-    silent_peak_dbfs,
-    warm_up_decoder,
-)
+from synthmatch.audio_files import checked_recording, probe_audio_file, warm_up_decoder
 from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
 from synthmatch.daemon.session_values import (
     DEFAULT_STEPS,
@@ -45,14 +38,16 @@ from synthmatch.daemon.session_values import (
     Target,
     TargetSink,
 )
+from synthmatch.definitions import SynthDefinition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.match_methods import match_method
 from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
 from synthmatch.model_choice import SEARCH_WITHOUT_MODEL
-from synthmatch.patch_exports import Exports
-from synthmatch.patches import Patch, default_patch_dir, patch_path, save_patch
-from synthmatch.pitch import choose_note, estimate_f0_hz
-from synthmatch.synths import Synth
+from synthmatch.note_length import longest_render_samples
+from synthmatch.patches import Patch, default_patch_dir, save_patch
+from synthmatch.pitch import choose_note
+from synthmatch.prepared_target import PreparedTarget, level_of, prepare_target, read_prepared_target
+from synthmatch.synths import Synth, open_synth
 from synthmatch.watched_search import SearchStopped, run_watched
 
 log = logging.getLogger(__name__)
@@ -73,15 +68,22 @@ class MatchSession:
     def __init__(
         self, synth: Synth, agent: OnnxAgent | None, sink: ParameterSink | None = None,
         record: Recorder | None = None, candidates: int = 1, patch_dir: Path | None = None,
-        model_dir: Path | None = None,
+        model_dir: Path | None = None, synth_for: Callable[[SynthDefinition], Synth] = open_synth,
+        level_by_volume: bool = True,
     ) -> None:
         """Match on ``synth`` with ``agent`` (from ``model_dir``; None: by search); send applied patches to ``sink``;
         record targets with ``record``.
 
         ``candidates`` > 1 makes every agent step search (:func:`synthmatch.matching.search_step`). Patches are
-        saved in ``patch_dir`` (default: :func:`synthmatch.patches.default_patch_dir`).
+        saved in ``patch_dir`` (default: :func:`synthmatch.patches.default_patch_dir`). ``synth_for`` opens the
+        synth holding a target's note as long as the target's is held (``synth``'s definition, its
+        ``note_seconds`` changed); ``level_by_volume`` False measures the output level as a gain only (one render:
+        a synth played live plays one note at a time).
         """
         self.synth = synth
+        self._synth_for = synth_for
+        self._held: Synth = synth
+        self._level_by_volume = level_by_volume
         self.model_dir = model_dir
         self.default_method = "agent" if agent is not None else SEARCH_WITHOUT_MODEL
         """What a match runs unless told another method: the agent, or without one the search."""
@@ -101,11 +103,14 @@ class MatchSession:
         self._current = start_patch(synth, None)
         self._before: Params | None = None
         self._best: Params | None = None
+        self._method_start = self._current
+        """The patch the running match's method started from: the best until a step beats it."""
         self._step = 0
         self._max_steps = 0
         self._distance = math.nan
         self._best_distance = math.nan
         self._distance_start = math.nan
+        self._gain_db = math.nan
         self._history: list[float] = []
         self._best_history: list[float] = []
         self._target_mel: Mel | None = None
@@ -160,8 +165,7 @@ class MatchSession:
     def _read_target(self, path: str, note: int | None) -> tuple[Target, Mel]:
         """The target in an audio file, and how the agent hears it."""
         seconds = probe_audio_file(path).duration_s
-        audio = load_target(path, self.synth.sample_rate, self.definition.note.render_samples)
-        return self._heard_target(audio, path, seconds, note)
+        return self._heard_target(read_prepared_target(path, self.definition, note=note), path, seconds)
 
     def record_target(
         self, seconds: float, on_done: Callable[[Target], None], on_error: Callable[[Exception], None],
@@ -181,7 +185,9 @@ class MatchSession:
 
         def run() -> None:
             try:
-                target = self._set_target(self._checked_recording(record(seconds)), "recorded", seconds, note)
+                samples = longest_render_samples(self.definition)
+                audio = checked_recording(record(seconds), self.synth.sample_rate, samples)
+                target = self._set_target(audio, "recorded", seconds, note)
             except Exception as err:
                 log.warning("recording the target failed: %s", err)
                 self._finish(SessionState.IDLE)
@@ -192,34 +198,16 @@ class MatchSession:
 
         self._start_worker(SessionState.RECORDING, "record a target", run)
 
-    def _checked_recording(self, recording: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """A recording as the target's audio: mono, finite, audible, aligned to its onset and cut to length."""
-        audio = np.asarray(recording, dtype=np.float32)
-        if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)):
-            raise ValueError(f"the audio input gave {audio.shape} samples with NaN or infinity; check the device")
-        peak_dbfs = silent_peak_dbfs(audio)
-        if peak_dbfs is not None:
-            raise ValueError(
-                f"the recording is silent (peak {peak_dbfs:.0f} dBFS, below {SILENCE_DBFS:.0f} dBFS); play the "
-                "sound while recording, and check the audio device and channel"
-            )
-        return align_to_onset(audio, self.synth.sample_rate, self.definition.note.render_samples)
-
     def _set_target(self, audio: npt.NDArray[np.float32], source: str, seconds: float, note: int | None) -> Target:
-        target, target_mel = self._heard_target(audio, source, seconds, note)
+        target, target_mel = self._heard_target(prepare_target(self.definition, audio, note=note), source, seconds)
         with self._lock:
             self._target, self._target_mel = target, target_mel
         self._log_target(target)
         return target
 
-    def _heard_target(
-        self, audio: npt.NDArray[np.float32], source: str, seconds: float, note: int | None
-    ) -> tuple[Target, Mel]:
-        """The target of ``audio``, its note from its pitch unless ``note`` is given, and how the agent hears it."""
-        f0_hz = estimate_f0_hz(audio, self.synth.sample_rate) if note is None else None
-        target = Target(audio=audio, note=choose_note(self.definition.note, f0_hz, note), source=source,
-                        seconds=seconds)
-        return target, self._observe(audio[None])
+    def _heard_target(self, prepared: PreparedTarget, source: str, seconds: float) -> tuple[Target, Mel]:
+        """The target of a prepared sound, and how the agent hears it."""
+        return Target(prepared, source, seconds), self._observe(prepared.audio[None])
 
     def _observe(self, audio: npt.NDArray[np.float32]) -> Mel:
         """How the agent hears ``audio[1, N]`` (without an agent: the standard front end) -> [n_mels, frames]."""
@@ -229,7 +217,8 @@ class MatchSession:
 
     @staticmethod
     def _log_target(target: Target) -> None:
-        log.info("target %s: %.2f s, matched at MIDI note %d", target.source, target.seconds, target.note)
+        log.info("target %s: %.2f s, matched at MIDI note %d held %.2f s", target.source, target.seconds,
+                 target.note, target.note_seconds)
 
     # -- the match ---------------------------------------------------------------------------------------------
 
@@ -255,33 +244,41 @@ class MatchSession:
             self._check_idle("start a match")  # a first target still loading says so
             raise SessionError("no target: load one with /synthmatch/target/load <path> (or record one) first")
 
+        by_agent = method == "agent" and self._agent is not None
+        method_start = start if by_agent else start_patch(self.synth, None)  # a search starts from the default
+
         def run() -> None:
             outcome = self._run_match(target, start, steps, on_progress, method)
             on_done(outcome)
 
         with self._lock:  # one hold: a save never pairs this match's best with the previous match's method
             self._start_worker_locked(SessionState.MATCHING, "start a match", run, match_steps=steps)
-            self._method = method
+            self._method, self._method_start = method, method_start
         return steps
 
     def _run_match(
         self, target: Target, start: Params, steps: int, on_progress: ProgressSink, method: str
     ) -> MatchOutcome:
-        """The worker's match: run it, keep the best patch whatever happens, apply it, and say how it ended."""
+        """The worker's match: run it, keep the best patch whatever happens, set its output level, apply it, and
+        say how it ended."""
         result: MatchResult | None = None
         error: Exception | None = None
+        gain_db = math.nan
         def on_step(progress: MatchProgress) -> None:
             self._on_step(progress, on_progress)
 
         try:
+            synth = self._held_synth(target)
             if method == "agent" and self._agent is not None:
                 result = match_with_agent(
-                    self.synth, self._agent, target.audio, target.note, steps, start_params=start, on_step=on_step,
+                    synth, self._agent, target.audio, target.note, steps, start_params=start, on_step=on_step,
                     should_stop=self._stop_requested, candidates=self._candidates,
                 )
             else:
-                result = run_watched(method, self.synth, target.audio, target.note, steps, np.random.default_rng(),
+                result = run_watched(method, synth, target.audio, target.note, steps, np.random.default_rng(),
                                      self.model_dir, on_step, self._stop_requested)
+            level = level_of(synth, result.params, target.prepared, self._level_by_volume)
+            result.params, gain_db = level.params, level.gain_db
         except SearchStopped:  # stopped before the search's first render: nothing measured, the start stays
             log.info("the match was stopped before its first render")
         except Exception as err:
@@ -291,8 +288,9 @@ class MatchSession:
             stopped = self._state is SessionState.STOPPING
             if result is not None:
                 self._best, self._best_distance = result.params, result.distance
+                self._gain_db = gain_db
             best = self._current = start if self._best is None else self._best
-            outcome_steps, best_distance = self._step, self._best_distance
+            outcome_steps, best_distance, outcome_gain_db = self._step, self._best_distance, self._gain_db
         try:
             if self._sink is not None:
                 self._sink.send(best)
@@ -302,11 +300,22 @@ class MatchSession:
         self._finish(SessionState.IDLE)
         return MatchOutcome(
             steps=outcome_steps, distance_start=math.nan if result is None else result.distance_start,
-            best_distance=best_distance, stopped=stopped, error=error,
+            best_distance=best_distance, stopped=stopped, error=error, note_seconds=target.note_seconds,
+            gain_db=outcome_gain_db,
         )
 
+    def _held_synth(self, target: Target) -> Synth:
+        """The synth holding the target's note as long as the target's is held (opened again only when that changes)."""
+        if self._held.definition != target.prepared.definition:
+            self._held = self._synth_for(target.prepared.definition)
+        return self._held
+
     def _on_step(self, progress: MatchProgress, on_progress: ProgressSink) -> None:
-        """Record one step (and what the agent heard of its sound, for views), send a new best patch out, report it."""
+        """Record one step (and what the agent heard of its sound, for views), send a new best patch out, report it.
+
+        The best patch is paired with the best distance from the first step on: the step's patch when it
+        improved, else the patch the method started from (a search starts from the default patch).
+        """
         with self._lock:
             self._sound_mel = progress.mel
             self._step, self._distance = progress.step, progress.distance
@@ -316,6 +325,8 @@ class MatchSession:
             self._distance_start = progress.distance_start
             if progress.improved:
                 self._best = progress.params
+            elif self._best is None:
+                self._best = self._method_start
         if progress.improved and self._sink is not None:
             self._sink.send(progress.params)  # the sink sends only what changed
         on_progress(progress)
@@ -353,28 +364,14 @@ class MatchSession:
         """
         with self._lock:
             best, distance, target, method = self._best, self._best_distance, self._target, self._method
+            gain_db = None if math.isnan(self._gain_db) else self._gain_db  # measured when a match ends
         if best is None or target is None:
             raise SessionError("no best patch yet: run a match (/synthmatch/match/start) before saving")
         patch = Patch.from_params(self.definition, best, distance=distance, note=target.note, method=method,
-                                  target=target.source)
+                                  target=target.source, gain_db=gain_db, note_seconds=target.note_seconds)
         path = save_patch(patch, self.patch_dir, name)
         log.info("patch written to %s (distance %.4f)", path, distance)
         return patch, path
-
-    def exports_for(self, name: str, also: str) -> Exports:
-        """The files beside patch ``name`` that ``also`` names ("vstpreset", "mid"), refused at once when the synth
-        cannot have them (see :class:`synthmatch.patch_exports.Exports`)."""
-        return Exports.beside(patch_path(self.patch_dir, name), also).check_synth(self.definition)
-
-    def write_exports(self, exports: Exports, patch: Patch) -> list[Path]:
-        """Write ``patch`` (as saved by :meth:`save_patch`) into ``exports``' files; returns the paths written.
-
-        The preset is read from the session's synth, so in the daemon it runs on the main thread, after any render
-        queued there: call this from a thread that may wait (never the network thread).
-        """
-        paths = exports.write(self.definition, patch.params(self.definition), self.synth)
-        log.info("patch also written to %s", ", ".join(map(str, paths)))
-        return paths
 
     # -- state and threads -------------------------------------------------------------------------------------
 
@@ -389,6 +386,8 @@ class MatchSession:
                 best_history=tuple(self._best_history),
                 target=None if self._target is None else self._target.source,
                 note=None if self._target is None else self._target.note,
+                note_seconds=self.definition.note.note_seconds if self._target is None else self._target.note_seconds,
+                gain_db=self._gain_db,
                 target_mel=self._target_mel, sound_mel=self._sound_mel,  # never changed in place: no copy needed
                 target_audio=None if self._target is None else self._target.audio,
             )
@@ -429,10 +428,10 @@ class MatchSession:
         self._check_idle_locked(doing)
         self._state = state
         if state is SessionState.MATCHING:
-            self._before = self._best = self._current  # the start is the best until a step beats it
+            self._before, self._best = self._current, None  # no best until the first step measures one
             self._step, self._max_steps, self._history, self._best_history = 0, match_steps, [], []
             self._sound_mel = None
-            self._distance = self._best_distance = self._distance_start = math.nan
+            self._distance = self._best_distance = self._distance_start = self._gain_db = math.nan
         self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)
         self._worker.start()
 

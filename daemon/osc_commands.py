@@ -22,6 +22,8 @@ from pythonosc.dispatcher import Dispatcher
 from synthmatch import __version__
 from synthmatch.daemon.osc_server import ERROR_ADDRESS, Client
 from synthmatch.daemon.osc_subscribers import Subscribers
+from synthmatch.patch_exports import Exports
+from synthmatch.patches import patch_path
 from synthmatch.reach import reach_word
 
 if TYPE_CHECKING:  # only types: `synthmatch send` imports the addresses below without numpy or onnxruntime
@@ -189,10 +191,13 @@ class OscCommands:
 
     def match_start(self, client: Client, address: str, *args: Any) -> None:
         """``/synthmatch/match/start [max_steps] [method]`` -> ``/synthmatch/progress <step> <distance>`` after every
-        step, then ``/synthmatch/match/done <steps> <best_distance> <reach>`` (or an error; the best patch is kept).
+        step, then ``/synthmatch/match/done <steps> <best_distance> <reach> <note_seconds> <gain_db>`` (or an error;
+        the best patch is kept).
 
         ``method`` is any registered one (synthmatch.match_methods); by default the agent, or the search when the
-        daemon has no model. ``reach`` says how close the best patch came in one word (synthmatch.reach)."""
+        daemon has no model. ``reach`` says how close the best patch came in one word (synthmatch.reach);
+        ``note_seconds`` is how long the synth held its note (the target's), ``gain_db`` the gain to apply after
+        the synth to reach the target's level (synthmatch.output_level)."""
         max_steps, method = parse_args(address, args, Arg("max_steps", int, optional=True),
                                        Arg("method", str, optional=True))
 
@@ -201,7 +206,8 @@ class OscCommands:
 
         def done(outcome: MatchOutcome) -> None:
             if outcome.error is None:
-                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance, reach_word(outcome.best_distance))
+                self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance, reach_word(outcome.best_distance),
+                          outcome.note_seconds, outcome.gain_db)
             else:
                 self.send(client, ERROR_ADDRESS, address,
                           f"the match failed after {outcome.steps} steps, its best patch kept: {outcome.error}")
@@ -214,13 +220,21 @@ class OscCommands:
         return MATCH_STOPPING, self.session.stop_match()
 
     def status(self, client: Client, address: str, *args: Any) -> Reply:
-        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance> <method>``.
+        """``/synthmatch/status`` -> ``/synthmatch/status <state> <step> <distance> <best_distance> <method>
+        <note_seconds> <gain_db>``.
 
         ``method`` is what a match runs unless told another: "agent", or a search's name when there is no model.
+        ``note_seconds``: how long the synth holds its note for the target; ``gain_db``: the gain to apply after
+        the synth for the last match's best patch (NaN until a match has measured it).
         """
         parse_args(address, args)
         now = self.session.snapshot()
-        return STATUS, str(now.state), now.step, now.distance, now.best_distance, self.session.default_method
+        return (STATUS, str(now.state), now.step, now.distance, now.best_distance, self.session.default_method,
+                now.note_seconds, now.gain_db)
+
+    def _exports_for(self, name: str, also: str) -> Exports:
+        """The files beside patch ``name`` that ``also`` names, refused at once when the synth cannot have them."""
+        return Exports.beside(patch_path(self.session.patch_dir, name), also).check_synth(self.session.definition)
 
     def patch_save(self, client: Client, address: str, *args: Any) -> Reply | None:
         """``/synthmatch/patch/save <name> [also]`` -> ``/synthmatch/patch/saved <path> <distance> [path...]``.
@@ -229,7 +243,7 @@ class OscCommands:
         their own (a preset is read where the plugin renders); the reply, or an error, comes when they are written.
         """
         name, also = parse_args(address, args, Arg("name", str), Arg("also", str, optional=True))
-        exports = None if also is None else self.session.exports_for(name, also)  # refused before anything is written
+        exports = None if also is None else self._exports_for(name, also)  # refused before anything is written
         if exports is not None and self._exporting.locked():
             raise CommandError("the files of the last patch/save are still being written; send it again after its "
                                "reply")
@@ -239,7 +253,9 @@ class OscCommands:
 
         def write() -> None:
             try:
-                files = self.session.write_exports(exports, patch)
+                session = self.session  # the preset is read from its synth: in the daemon, on the main thread
+                files = exports.write(session.definition, patch.params(session.definition), session.synth)
+                log.info("patch also written to %s", ", ".join(map(str, files)))
             except Exception as err:
                 log.warning("%s: %s saved, its other files not: %s", address, path, err)
                 self.send(client, ERROR_ADDRESS, address, f"{path} saved, but not its other files: {err}")

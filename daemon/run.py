@@ -31,10 +31,11 @@ from synthmatch.daemon.osc_commands import OscCommands
 from synthmatch.daemon.osc_out import parse_osc_target
 from synthmatch.daemon.osc_server import OscServer
 from synthmatch.daemon.osc_subscribers import SubscriptionError
-from synthmatch.definitions import find_definition
+from synthmatch.definitions import SynthDefinition, find_definition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
 from synthmatch.model_choice import MatcherChoice, choose_matcher
 from synthmatch.patches import default_patch_dir
+from synthmatch.synths import Synth
 
 log = logging.getLogger("synthmatch.daemon")
 
@@ -56,8 +57,13 @@ def run_daemon(config: DaemonConfig) -> int:
     main_thread = MainThreadCalls()  # the matches' renders run here: VST3 plugins render on the main thread only
     try:
         synth = MainThreadSynth(rig.synth, main_thread)
+
+        def synth_for(held: SynthDefinition) -> Synth:  # opened on the main thread too: VST3 plugins load there
+            return MainThreadSynth(main_thread.call(rig.synth_for, held), main_thread)
+
         session = MatchSession(synth, agent, rig.sink, rig.record, candidates=config.search,
-                               patch_dir=config.patch_dir, model_dir=model_dir)
+                               patch_dir=config.patch_dir, model_dir=model_dir, synth_for=synth_for,
+                               level_by_volume=not rig.live)
         dispatcher = Dispatcher(strict_timing=False)  # never sleep in the network thread for a timed bundle
         server = OscServer(dispatcher, config.osc_host, config.osc_port)
         OscCommands(session, server.send, server.subscribers).register(dispatcher)

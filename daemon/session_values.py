@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from synthmatch.agent import Mel
 from synthmatch.matching import MatchProgress
+from synthmatch.prepared_target import PreparedTarget
 
 Params = npt.NDArray[np.float64]
 Recorder = Callable[[float], npt.NDArray[np.float32]]
@@ -42,16 +43,29 @@ class SessionError(RuntimeError):
 
 @dataclass(frozen=True)
 class Target:
-    """The sound to match: its audio at the synth's rate and length, the note to play, where it came from."""
+    """The sound to match, prepared as ``synthmatch match`` prepares it, and where it came from."""
 
-    audio: npt.NDArray[np.float32]
-    """float32 [N], N the synth's render length, aligned to its onset."""
-    note: int
-    """MIDI note the synth plays to match it."""
+    prepared: PreparedTarget
+    """Its audio at the synth's rate and render length from its onset, its note, and how long the note is held."""
     source: str
     """The file path as given, or "recorded"."""
     seconds: float
     """Length of the file or of the recording, in seconds."""
+
+    @property
+    def audio(self) -> npt.NDArray[np.float32]:
+        """float32 [N], N the synth's render length, aligned to its onset."""
+        return self.prepared.audio
+
+    @property
+    def note(self) -> int:
+        """MIDI note the synth plays to match it."""
+        return self.prepared.note
+
+    @property
+    def note_seconds(self) -> float:
+        """How long the synth holds its note to match it, in seconds."""
+        return self.prepared.note_seconds
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,10 @@ class MatchOutcome:
     """Whether a stop command ended it early."""
     error: Exception | None
     """What made it fail, None if it did not."""
+    note_seconds: float
+    """How long the synth held its note, seconds (the target's note length)."""
+    gain_db: float
+    """Gain to apply after the synth to reach the target's loudness, dB (NaN if it was not measured)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,10 @@ class SessionSnapshot:
     """Where the target came from (a path or "recorded"); None before one is loaded."""
     note: int | None
     """The target's MIDI note; None before one is loaded."""
+    note_seconds: float
+    """How long the synth holds its note: the target's note length (the definition's before a target)."""
+    gain_db: float
+    """Gain to apply after the synth for the last match's best patch, dB; NaN until a match has measured it."""
     target_mel: Mel | None
     """The target as the agent hears it, log-mel dB [n_mels, frames]; None before one is loaded."""
     sound_mel: Mel | None

@@ -60,9 +60,10 @@ class OnnxModel:
         metadata.check_fits(definition)
         return cls(metadata, threads)
 
-    def observe(self, audio: npt.NDArray[np.floating]) -> Mel:
-        """What the network hears of audio[B, N]: log-mel dB [B, n_mels, frames], clipped as in training."""
-        return observe_mel(audio, self.features, self.mel_ceiling_db)
+    def observe(self, audio: npt.NDArray[np.floating], *, at_equal_loudness: bool = False) -> Mel:
+        """What the network hears of audio[B, N]: log-mel dB [B, n_mels, frames], clipped as in training
+        (``at_equal_loudness``: see :func:`~synthmatch.features.observe_mel`)."""
+        return observe_mel(audio, self.features, self.mel_ceiling_db, at_equal_loudness=at_equal_loudness)
 
 
 class OnnxAgent(OnnxModel):

@@ -266,3 +266,20 @@ def _read_mono(path: Path, file: ReadableAudioFile, sample_rate: int, frames: in
     except (ValueError, RuntimeError, OSError, MemoryError) as err:
         raise TargetAudioError(f"{path}: cannot decode the audio ({err}); re-export the file") from None
     return np.concatenate(chunks, axis=1, dtype=np.float32).mean(axis=0)
+
+
+def checked_recording(recording: npt.ArrayLike, sample_rate: int, samples: int) -> npt.NDArray[np.float32]:
+    """A recording as a target's audio: mono, finite, audible, aligned to its onset and cut to ``samples``.
+
+    A ValueError says what is wrong (NaN samples, silence) and what to check, for the daemon's error reply.
+    """
+    audio = np.asarray(recording, dtype=np.float32)
+    if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)):
+        raise ValueError(f"the audio input gave {audio.shape} samples with NaN or infinity; check the device")
+    peak_dbfs = silent_peak_dbfs(audio)
+    if peak_dbfs is not None:
+        raise ValueError(
+            f"the recording is silent (peak {peak_dbfs:.0f} dBFS, below {SILENCE_DBFS:.0f} dBFS); play the "
+            "sound while recording, and check the audio device and channel"
+        )
+    return align_to_onset(audio, sample_rate, samples)

@@ -360,14 +360,31 @@ def iter_definition_files() -> Iterator[Path]:
 
 
 def find_definition(name_or_path: str | Path) -> SynthDefinition:
-    """A definition by name (searched on :func:`search_path`) or by path to a ``.toml`` file."""
+    """A definition by name (searched on :func:`search_path`) or by path to a ``.toml`` file.
+
+    A name is first a file's name (``NAME.toml``, first match wins), else the ``name`` a file declares inside
+    (``import-vst3 --name X --out other.toml`` writes such a file).
+    """
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
         return load_definition(text)
-    names = []
-    for path in iter_definition_files():
+    files = list(iter_definition_files())
+    for path in files:
         if path.stem == text:
             return load_definition(path)
-        names.append(path.stem)
-    raise DefinitionError(f"no synth definition named {text!r}{did_you_mean(text, sorted(set(names)))}")
+    declared = {path: _declared_name(path) for path in files}
+    for path, name in declared.items():
+        if name == text:
+            return load_definition(path)
+    names = {path.stem for path in files} | {name for name in declared.values() if name is not None}
+    raise DefinitionError(f"no synth definition named {text!r}{did_you_mean(text, sorted(names))}")
+
+
+def _declared_name(path: Path) -> str | None:
+    """The ``name`` the definition file at ``path`` declares; None when it cannot be read (reported when loaded)."""
+    try:
+        name = tomllib.loads(path.read_text(encoding="utf-8")).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return name if isinstance(name, str) else None
 

@@ -80,14 +80,15 @@ def _floored_log(spectrogram: npt.NDArray[np.float32], floor: float) -> npt.NDAr
     return np.log(spectrogram, out=spectrogram)
 
 
-def log_spectra(audio: Audio) -> LogSpectra:
+def log_spectra(audio: Audio, *, at_equal_loudness: bool = False) -> LogSpectra:
     """Floored log STFT magnitudes in nepers, one per MRSTFT_FFT_SIZES: audio[B, N] -> ([B, frames, bins], ...).
 
     Each is ``ln max(|X|, 10^(FLOOR_DB / 20))`` of the audio at equal loudness, with |X| scaled so a full-scale
-    sine peaks at 1 (0 Np). Compute a fixed target's once and compare many sounds to it with
+    sine peaks at 1 (0 Np); ``at_equal_loudness`` True says the audio is there already (the match loop brings
+    each sound there once). Compute a fixed target's once and compare many sounds to it with
     :func:`log_spectra_distance`.
     """
-    array = equal_loudness(_check_audio(audio))
+    array = _check_audio(audio) if at_equal_loudness else equal_loudness(_check_audio(audio))
     return tuple(
         _floored_log(stft_magnitude(array, n_fft, n_fft // 2), _FLOOR_MAGNITUDE) for n_fft in MRSTFT_FFT_SIZES
     )

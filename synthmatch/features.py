@@ -142,15 +142,17 @@ MEL_CEILING_DB = 20.0
 
 
 def observe_mel(
-    audio: Audio, settings: FeatureSettings, ceiling_db: float = MEL_CEILING_DB
+    audio: Audio, settings: FeatureSettings, ceiling_db: float = MEL_CEILING_DB, *, at_equal_loudness: bool = False
 ) -> npt.NDArray[np.float32]:
     """What the observer sees of audio[B, N]: :func:`log_mel` at equal loudness, clipped to [floor_db, ceiling_db].
 
     Each row is first brought to the reference loudness (:func:`synthmatch.loudness.equal_loudness`), so the
-    agent hears timbre, not level. The training environment and the daemon both call this, so the agent hears
-    the same thing in both wings.
+    agent hears timbre, not level; ``at_equal_loudness`` True says the caller already did (the match loop
+    brings each sound there once for the observer and the distance). The training environment and the daemon
+    both call this, so the agent hears the same thing in both wings.
     """
-    return np.minimum(log_mel(equal_loudness(audio), settings), np.float32(ceiling_db))
+    heard = audio if at_equal_loudness else equal_loudness(audio)
+    return np.minimum(log_mel(heard, settings), np.float32(ceiling_db))
 
 
 def mfcc(audio: Audio, settings: FeatureSettings, n_mfcc: int = 20) -> npt.NDArray[np.float32]:

@@ -33,12 +33,12 @@ from synthmatch.match_methods import get_method, match_method
 from synthmatch.matched_audio import check_audio_out_path, compare_audio, render_matched, write_audio
 from synthmatch.matching import MatchResult, ProgressCallback, match_with_agent
 from synthmatch.model_choice import choose_matcher
-from synthmatch.note_length import estimate_note_length, longest_render_samples, with_note_length
-from synthmatch.output_level import OutputLevel, set_output_level
+from synthmatch.note_length import longest_render_samples
+from synthmatch.output_level import OutputLevel
 from synthmatch.params import denormalise_all
 from synthmatch.patch_exports import exports_from
 from synthmatch.patches import Patch, write_patch
-from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.prepared_target import level_of, prepare_target
 from synthmatch.reach import reach_sentence, reach_word
 from synthmatch.synths import Synth, open_synth
 
@@ -60,13 +60,11 @@ def run_match(args: argparse.Namespace) -> int:
     audio_out = None if args.audio_out is None else check_audio_out_path(args.audio_out)
     compare_out = None if args.compare_out is None else check_audio_out_path(args.compare_out, "--compare-out")
     heard = load_target(args.target, definition.note.sample_rate, longest_render_samples(definition))
-    length = estimate_note_length(heard, definition.note.sample_rate)
-    definition = with_note_length(definition, length.note_seconds if args.note_seconds is None else args.note_seconds)
+    prepared = prepare_target(definition, heard, args.note_seconds, args.note)
+    definition, target, note = prepared.definition, prepared.audio, prepared.note
     synth = open_synth(definition)
-    target = heard[: definition.note.render_samples]
-    note = choose_note(definition.note, estimate_f0_hz(target, synth.sample_rate), args.note)
     result = match(synth, target, note)
-    level = set_output_level(synth, result.params, target, note)
+    level = level_of(synth, result.params, prepared)
     if plot is not None or animate is not None:
         features, ceiling_db = heard_with(method, definition, args.model)
         trace = build_trace(synth, target, result, recorder.steps, features=features, ceiling_db=ceiling_db)
@@ -81,7 +79,7 @@ def run_match(args: argparse.Namespace) -> int:
         )
         write_patch(patch, args.out)
     if audio_out is not None or compare_out is not None:
-        matched = render_matched(definition, level.params, note, length.sounding_seconds, level.gain_db)
+        matched = render_matched(definition, level.params, note, prepared.length.sounding_seconds, level.gain_db)
         if audio_out is not None:
             write_audio(audio_out, matched, synth.sample_rate)
         if compare_out is not None:

@@ -9,12 +9,14 @@ the match), :data:`COMPARE_GAP_S` of silence, then that same matched sound.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from pedalboard.io import AudioFile, get_supported_write_formats
 
+from synthmatch.atomic_file import write_atomically
 from synthmatch.definitions import SynthDefinition
 from synthmatch.note_length import MAX_RENDER_S, with_note_length
 from synthmatch.output_level import apply_gain
@@ -60,6 +62,13 @@ def compare_audio(
 
 
 def write_audio(path: Path, audio: npt.NDArray[np.floating], sample_rate: int) -> None:
-    """Write mono ``audio[N]`` to ``path`` (format from its suffix) as 32-bit float where the format allows."""
-    with AudioFile(str(path), "w", samplerate=float(sample_rate), num_channels=1) as file:
+    """Write mono ``audio[N]`` to ``path`` (format from its suffix, 16-bit for WAV and FLAC) atomically.
+
+    Encoded in memory, then written by :func:`synthmatch.atomic_file.write_atomically`: a reader (a player, a
+    DAW watching the folder) sees the old file or the whole new one, never half of one.
+    """
+    buffer = io.BytesIO()
+    with AudioFile(buffer, "w", samplerate=float(sample_rate), num_channels=1,
+                   format=path.suffix.lstrip(".")) as file:
         file.write(np.asarray(audio, dtype=np.float32)[None])
+    write_atomically(path, buffer.getvalue())

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from synthmatch.agent import Mel, OnnxAgent
 from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
+from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth
@@ -135,12 +136,13 @@ def match_with_agent(
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1 (1: the agent's step alone), got {candidates}")
     rng = np.random.default_rng(seed)
-    target = check_target_audio(synth, target_audio)[None]
-    target_mel, target_spectra = agent.observe(target), log_spectra(target)
+    target = equal_loudness(check_target_audio(synth, target_audio)[None])  # each sound brought there once
+    target_mel = agent.observe(target, at_equal_loudness=True)
+    target_spectra = log_spectra(target, at_equal_loudness=True)
     params = start_patch(synth, start_params)
-    audio = synth.render(params[None], note)
-    current_mel = agent.observe(audio)
-    distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio))[0])
+    audio = equal_loudness(synth.render(params[None], note))
+    current_mel = agent.observe(audio, at_equal_loudness=True)
+    distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))[0])
     best = BestSoFar.start(params, distance_start)
     history: list[float] = []
     for step in range(1, steps + 1):
@@ -149,7 +151,7 @@ def match_with_agent(
         action = agent.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
         params, audio, distance = search_step(synth, params, action, agent.max_step, note, target_spectra,
                                               candidates, rng)
-        current_mel = agent.observe(audio)
+        current_mel = agent.observe(audio, at_equal_loudness=True)
         history.append(distance)
         best, improved = best.update(params, distance)
         if on_step is not None:
@@ -171,13 +173,13 @@ def search_step(
     A variation adds N(0, :data:`SEARCH_NOISE`) to every parameter's step. Each candidate moves the patch by the
     step rule (:func:`~synthmatch.match_rules.move`), all are rendered in one batch and the one closest to the
     target is kept. With one candidate this is exactly the environment's step. Returns the new patch [P], its
-    audio [1, N] and distance. Why: the policy's step is a good direction but not the best one (docs/training.md
-    has the figures).
+    audio [1, N] at equal loudness (:func:`synthmatch.loudness.equal_loudness`) and distance. Why: the policy's
+    step is a good direction but not the best one (docs/training.md has the figures).
     """
     steps = np.repeat(action[None], candidates, axis=0)
     steps[1:] += SEARCH_NOISE * rng.standard_normal(steps[1:].shape)
     patches = move(synth.definition, params, steps, max_step)
-    audio = synth.render(patches, note)
-    distances = log_spectra_distance(target_spectra, log_spectra(audio))  # the target's batch of 1 broadcasts
+    audio = equal_loudness(synth.render(patches, note))
+    distances = log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))  # target: batch 1
     best = int(np.argmin(distances))
     return patches[best], audio[best:best + 1], float(distances[best])

@@ -47,15 +47,18 @@ def output_level_parameter(definition: SynthDefinition) -> int | None:
     return next((names.index(name) for name in OUTPUT_LEVEL_NAMES if name in names), None)
 
 
-def set_output_level(synth: Synth, params: Params, target: npt.NDArray[np.floating], note: int) -> OutputLevel:
+def set_output_level(
+    synth: Synth, params: Params, target: npt.NDArray[np.floating], note: int, by_volume: bool = True
+) -> OutputLevel:
     """Bring patch ``params[P]`` to the loudness of ``target[N]`` at ``note``: its volume, then a residual gain.
 
     Renders :data:`LEVEL_PROBES` values of the output-level parameter in one batch and keeps the one whose
-    loudness is closest to the target's; without such a parameter it renders the patch once.
+    loudness is closest to the target's; without such a parameter, or with ``by_volume`` False (a synth played
+    live renders one note at a time), it renders the patch once and reports all of the level as a gain.
     """
     definition = synth.definition
     target_dbfs = float(loudness_db(target)[0])
-    index = output_level_parameter(definition)
+    index = output_level_parameter(definition) if by_volume else None
     probes = np.array(params, dtype=np.float64)[None]
     if index is not None:
         probes = np.repeat(probes, LEVEL_PROBES, axis=0)

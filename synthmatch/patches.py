@@ -61,15 +61,16 @@ class Patch:
     """Path of the target file, as given ("" if none)."""
     created: str
     """When the patch was made, ISO 8601 with the UTC offset."""
-    gain_db: float = 0.0
-    """Gain to apply after the synth to reach the target's loudness, in dB (docs/metrics.md, "Output level")."""
+    gain_db: float | None = 0.0
+    """Gain to apply after the synth to reach the target's loudness, in dB (docs/metrics.md, "Output level");
+    None: not measured (a patch the daemon saved while its match was still running)."""
     note_seconds: float | None = None
     """How long the note was held when matching, in seconds; None: the definition's ``note_seconds``."""
 
     @classmethod
     def from_params(
         cls, definition: SynthDefinition, params: npt.ArrayLike, *, distance: float, note: int, method: str,
-        target: str | Path = "", gain_db: float = 0.0, note_seconds: float | None = None,
+        target: str | Path = "", gain_db: float | None = 0.0, note_seconds: float | None = None,
     ) -> Patch:
         """The patch of normalised ``params[P]`` on ``definition``, stamped with the current time."""
         array = np.asarray(params, dtype=np.float64)
@@ -83,7 +84,7 @@ class Patch:
             method=method,
             target=str(target),
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            gain_db=float(gain_db),
+            gain_db=None if gain_db is None else float(gain_db),
             note_seconds=note_seconds,
         )
 
@@ -136,13 +137,19 @@ class Patch:
                 method=str(data["method"]),
                 target=str(data["target"]),
                 created=str(data["created"]),
-                gain_db=float(data.get("gain_db", 0.0)),  # absent in patches written before the output level
+                gain_db=_gain_db(data),
                 note_seconds=None if data.get("note_seconds") is None else float(data["note_seconds"]),
             )
         except KeyError as err:
             raise PatchError(f"{where}: missing key {err.args[0]!r}; not a patch file written by synthmatch") from None
         except (TypeError, ValueError) as err:
             raise PatchError(f"{where}: malformed ({err}); not a patch file written by synthmatch") from None
+
+
+def _gain_db(data: Mapping[str, Any]) -> float | None:
+    """A patch file's ``gain_db``: 0 when absent (written before the output level), None when null (unmeasured)."""
+    value = data.get("gain_db", 0.0)
+    return None if value is None else float(value)
 
 
 def _number_map(value: Any, key: str) -> dict[str, float]:

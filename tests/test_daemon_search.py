@@ -12,11 +12,11 @@ from daemon_process import Daemon
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 
-from synthmatch.audio_files import load_target
-from synthmatch.definitions import DEFINITIONS_PATH_VAR
+from synthmatch.definitions import DEFINITIONS_PATH_VAR, find_definition
 from synthmatch.distances import log_spectra, log_spectra_distance
 from synthmatch.matching import start_patch
 from synthmatch.model_choice import SEARCH_WITHOUT_MODEL
+from synthmatch.prepared_target import read_prepared_target
 from synthmatch.synths import open_synth
 
 
@@ -51,7 +51,7 @@ def test_the_banner_and_status_say_it_matches_by_search(no_model_daemon: Daemon)
     said = f"no model (none shipped for 'nomodel'): matching by search ({SEARCH_WITHOUT_MODEL})"
     assert "nomodel" in banner and said in banner
     (status,) = ask(no_model_daemon.port, "/synthmatch/status", until="/synthmatch/status")
-    assert status.params[0] == "idle" and status.params[-1] == SEARCH_WITHOUT_MODEL
+    assert status.params[0] == "idle" and status.params[4] == SEARCH_WITHOUT_MODEL
 
 
 def test_a_match_by_search_over_osc_ends_closer_than_it_started(no_model_daemon: Daemon, target_wav: Path) -> None:
@@ -62,17 +62,17 @@ def test_a_match_by_search_over_osc_ends_closer_than_it_started(no_model_daemon:
     progress = [reply.params for reply in replies if reply.address == "/synthmatch/progress"]
     done = replies[-1]
     assert done.address == "/synthmatch/match/done", done.params
-    steps, best, _reach = done.params
+    steps, best, _reach, _note_seconds, _gain_db = done.params
     assert steps == len(progress) == 23  # 24 renders: the default patch, then 23 steps of the search
     assert best < default_patch_distance(target_wav, 48) and best == min(distance for _, distance in progress)
 
 
 def default_patch_distance(target_wav: Path, note: int) -> float:
     """How far the definition's default patch, where a search starts, is from the target as the daemon loads it."""
-    synth = open_synth("builtin")
-    target = load_target(target_wav, synth.sample_rate, synth.definition.note.render_samples)
+    target = read_prepared_target(target_wav, find_definition("builtin"), note=note)
+    synth = open_synth(target.definition)  # holding the note as long as the target's, as the daemon does
     audio = synth.render(start_patch(synth, None)[None], note)
-    return float(log_spectra_distance(log_spectra(target[None]), log_spectra(audio))[0])
+    return float(log_spectra_distance(log_spectra(target.audio[None]), log_spectra(audio))[0])
 
 
 def test_any_registered_search_can_be_asked_for_and_a_wrong_name_gets_a_hint(

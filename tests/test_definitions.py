@@ -103,6 +103,19 @@ def test_search_path_finds_user_definitions_first_and_suggests_names(
         find_definition("minii")
 
 
+def test_a_definition_is_found_by_the_name_it_declares_when_its_file_is_named_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `import-vst3 --name my-303 --out bass.toml` writes it: found as my-303 (and still as bass)."""
+    write(tmp_path, GOOD.replace('name = "mini"', 'name = "my-303"'), "bass.toml")
+    (tmp_path / "broken.toml").write_text("name = [")  # an unreadable neighbour is no obstacle
+    monkeypatch.setenv("SYNTHMATCH_DEFINITIONS", str(tmp_path))
+    assert find_definition("my-303").source == (tmp_path / "bass.toml").resolve()
+    assert find_definition("bass").name == "my-303"
+    with pytest.raises(DefinitionError, match="did you mean my-303"):
+        find_definition("my-30")
+
+
 @pytest.mark.parametrize("name", ["builtin", "nekobi", "zynaddsubfx"])
 def test_shipped_definitions_load(name: str) -> None:
     d = find_definition(name)

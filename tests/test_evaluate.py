@@ -12,6 +12,9 @@ import pytest
 import torch
 
 from synthmatch.cli import main
+from synthmatch.full_band import resampled
+from synthmatch.note_length import with_note_length
+from synthmatch.prepared_target import read_prepared_target
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import AUDIBLE_PEAK_DB
 from synthmatch.training.evaluate import ROW_KEYS
@@ -21,7 +24,8 @@ torch.set_num_threads(1)
 
 REPORT_KEYS = {"rows", "summary", "synth", "seed", "targets", "machine"}
 SUMMARY_KEYS = {"method", "budget", "targets", "distance_median", "distance_iqr", "lsd_db_median", "mfcc_l1_median",
-                "spectral_convergence_median", "param_mae_median", "success_rate", "renders_mean", "seconds_median",
+                "spectral_convergence_median", "fullband_mrstft_median", "param_mae_median", "success_rate",
+                "renders_mean", "seconds_median",
                 "seconds_total"}
 
 
@@ -93,6 +97,26 @@ def test_recordings_are_played_at_their_pitch_without_a_patch_error(
     assert [(r["target"], r["note"]) for r in report["rows"]] == [("note45.wav", 45), ("note67.wav", 67)]
     assert all(r["param_mae"] is None for r in report["rows"]) and report["summary"][0]["param_mae_median"] is None
     assert report["targets"] == {"kind": "folder", "path": str(tmp_path), "count": 2}
+
+
+def test_recordings_are_played_as_match_plays_them_and_judged_full_band(
+    capsys: pytest.CaptureFixture[str], synth: Synth, tmp_path: Path
+) -> None:
+    """A note held 0.25 s, quiet, at 48 kHz: eval holds the synth's note as `synthmatch match` does (not the
+    definition's 0.6 s), reports the gain to the recording's level, and judges the --audio-out sound full-band."""
+    definition = synth.definition
+    patch = np.array(definition.defaults_normalised())
+    patch[definition.parameter_names.index("amp_release_s")] = 0.0
+    audio = open_synth(with_note_length(definition, 0.25, 1.5)).render(patch[None], 57)[0]
+    write_wav(tmp_path / "short.wav", 0.05 * resampled(audio, definition.note.sample_rate, 48000), 48000)
+    report = run_eval(capsys, "--targets", str(tmp_path), "--methods", "random", "--budgets", "3")
+    (row,) = report["rows"]
+    assert row["note_seconds"] == pytest.approx(0.25, abs=0.05)
+    assert row["note_seconds"] == read_prepared_target(tmp_path / "short.wav", definition).note_seconds
+    assert row["gain_db"] is not None and np.isfinite(row["gain_db"])
+    assert row["fullband_mrstft"] > 0 and report["summary"][0]["fullband_mrstft_median"] == row["fullband_mrstft"]
+    random = run_eval(capsys, "--random", "1", "--methods", "random", "--budgets", "2")["rows"][0]
+    assert random["fullband_mrstft"] is None and random["note_seconds"] == definition.note.note_seconds
 
 
 def test_the_agent_and_the_one_shot_regressor_are_evaluated_with_the_model_given(

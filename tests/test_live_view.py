@@ -103,7 +103,7 @@ def test_the_state_shows_idle_then_a_match_as_it_runs(daemon: ViewDaemon, target
         while replies[-1].address != "/synthmatch/match/done":
             replies.append(OscMessage(client.receive(10.0)))
         assert "/synthmatch/match/stopping" in [reply.address for reply in replies]
-        steps, best, reach = replies[-1].params
+        steps, best, reach, _, _ = replies[-1].params
 
     done = daemon.state()
     assert done["state"] == "idle" and done["step"] == steps == len(done["history"]) == len(done["best_history"])

@@ -86,3 +86,17 @@ def test_the_reach_words_follow_the_thresholds_in_order() -> None:
     assert [reach_word(b - 1e-9) for b in bounds] == [word for word, _ in REACH_THRESHOLDS]
     assert reach_word(bounds[-1]) == FAR and reach_word(float("nan")) == FAR
     assert reach_sentence(5.0).startswith("far: out of reach")
+
+
+def test_the_matched_sound_replaces_its_file_whole_or_not_at_all(tmp_path: Path) -> None:
+    """--audio-out over a file: a write that fails leaves the old sound as it was, one that works leaves no
+    temporary file beside the new one."""
+    out = tmp_path / "matched.wav"
+    write_audio(out, held_note(0.3, -3.0), 16000)
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError, match="dimensions"):
+        write_audio(out, np.zeros((2, 3, 4), np.float32), 16000)  # no mono signal: the encoder refuses it
+    assert out.read_bytes() == before
+    write_audio(out, held_note(0.5, -6.0), 16000)
+    assert out.read_bytes() != before and [p.name for p in tmp_path.iterdir()] == ["matched.wav"]
+    assert load_target(out, 16000, 16000).shape == (16000,)

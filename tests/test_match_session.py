@@ -15,9 +15,12 @@ from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.daemon import match_session
 from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.session_values import MatchOutcome, SessionError, SessionState, Target
+from synthmatch.definitions import SynthDefinition
 from synthmatch.distances import multires_stft_distance
-from synthmatch.matching import MatchProgress, match_with_agent
+from synthmatch.matching import MatchProgress, match_with_agent, start_patch
 from synthmatch.params import quantise_all
+from synthmatch.patches import read_patch
+from synthmatch.prepared_target import read_prepared_target
 from synthmatch.synths import Synth, open_synth
 
 NOTE = 50
@@ -141,7 +144,7 @@ def test_a_match_reports_every_step_and_applies_its_best_patch(
     assert now.history == tuple(p.distance for p in ends.progress)
     assert now.best_params is not None
     np.testing.assert_array_equal(now.current_params, now.best_params)
-    rendered = synth.render(now.best_params[None], NOTE)
+    rendered = open_synth(target.prepared.definition).render(now.best_params[None], NOTE)  # the target's note length
     assert multires_stft_distance(rendered, target.audio[None])[0] == pytest.approx(outcome.best_distance, rel=1e-6)
     np.testing.assert_array_equal(sink.sent[-1], now.best_params)  # the best patch went out last
     assert len(sink.sent) >= 2  # each new best on the way, then the applied one
@@ -237,7 +240,10 @@ def test_one_match_at_a_time_and_clear_refusals(synth: Synth, agent: OnnxAgent, 
 
 
 def test_a_failing_match_keeps_its_best_patch(synth: Synth, agent: OnnxAgent, target_wav: Path) -> None:
-    session = MatchSession(FailingSynth(synth, fail_after=6), agent)  # the start and 5 steps, then the device fails
+    def failing(definition: SynthDefinition) -> Synth:  # the start and 5 steps, then the device fails
+        return FailingSynth(open_synth(definition), fail_after=6)
+
+    session = MatchSession(synth, agent, synth_for=failing)
     target = load(session, target_wav, NOTE)
     ends = run_match(session, 32)
     outcome = ends.outcome
@@ -245,7 +251,7 @@ def test_a_failing_match_keeps_its_best_patch(synth: Synth, agent: OnnxAgent, ta
     now = session.snapshot()
     assert now.state is SessionState.IDLE and now.best_params is not None
     assert now.best_distance == min(p.best_distance for p in ends.progress)
-    rendered = synth.render(now.best_params[None], NOTE)
+    rendered = open_synth(target.prepared.definition).render(now.best_params[None], NOTE)
     assert multires_stft_distance(rendered, target.audio[None])[0] == pytest.approx(now.best_distance, rel=1e-6)
     np.testing.assert_array_equal(now.current_params, now.best_params)
 
@@ -382,3 +388,37 @@ def test_patches_are_saved_by_bare_name_in_the_patch_folder_only(
         session.save_patch("notes")
     assert (tmp_path / "patches" / "notes.json").read_text() == "my notes"
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["patches", "patches/notes.json"]
+
+
+def test_a_search_pairs_its_best_distance_with_the_patch_that_has_it_from_its_first_step(
+    synth: Synth, agent: OnnxAgent, target_wav: Path, tmp_path: Path
+) -> None:
+    """A search starts from the default patch, not the current one: a save during it, before any step improved,
+    holds the default patch with the default's distance (it held the current patch with the default's distance)."""
+    session = MatchSession(synth, agent, patch_dir=tmp_path)
+    load(session, target_wav, NOTE)
+    assert run_match(session, 8).outcome is not None
+    defaults = start_patch(synth, None)
+    assert not np.array_equal(session.snapshot().current_params, defaults)  # the agent moved the current patch
+    default_wav = tmp_path / "default.wav"  # a target no random patch comes closer to than the default
+    with AudioFile(str(default_wav), "w", samplerate=synth.sample_rate, num_channels=1) as file:
+        file.write(synth.render(defaults[None], NOTE))
+    load(session, default_wav, NOTE)
+    saved: list[tuple[MatchProgress, Path]] = []
+
+    def save_on_each_step(progress: MatchProgress) -> None:
+        saved.append((progress, session.save_patch(f"step{progress.step}")[1]))
+
+    ends = Ends()
+    session.start_match(6, save_on_each_step, ends.done, "random")
+    ends.wait()
+    assert len(saved) == 5 and not any(progress.improved for progress, _ in saved)
+    prepared = read_prepared_target(default_wav, synth.definition, note=NOTE)
+    held = open_synth(prepared.definition)
+    for progress, path in saved:
+        patch = read_patch(path)
+        params = patch.params(synth.definition)
+        np.testing.assert_array_equal(params, defaults)
+        measured = float(multires_stft_distance(held.render(params[None], NOTE), prepared.audio[None])[0])
+        assert measured == pytest.approx(patch.distance, rel=1e-5, abs=1e-6), progress.step
+        assert patch.gain_db is None and patch.note_seconds == prepared.note_seconds  # the level comes at the end

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from synthmatch import distances, features, matching
 from synthmatch.agent import OnnxAgent
 from synthmatch.distances import log_spectra, multires_stft_distance
+from synthmatch.loudness import equal_loudness
 from synthmatch.matching import MatchProgress, match_with_agent, search_step
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
@@ -103,7 +105,7 @@ def test_a_searching_step_keeps_the_best_of_its_candidates_and_never_loses_to_th
     best, audio, distance = search_step(synth, params, action, 0.1, 55, spectra, 8, np.random.default_rng(0))
     assert distance < distance_alone  # one of 7 variations sounds closer here
     assert multires_stft_distance(audio, target[None])[0] == pytest.approx(distance, rel=1e-6)
-    np.testing.assert_array_equal(synth.render(best[None], 55), audio)
+    np.testing.assert_array_equal(equal_loudness(synth.render(best[None], 55)), audio)  # as both front ends hear it
 
 
 def test_a_searching_match_counts_every_candidate_it_rendered(
@@ -116,3 +118,23 @@ def test_a_searching_match_counts_every_candidate_it_rendered(
     assert again.history == result.history  # seeded
     with pytest.raises(ValueError, match="candidates must be >= 1"):
         match_with_agent(synth, agent, target, 55, 3, candidates=0)
+
+
+def test_every_sound_of_a_match_is_brought_to_equal_loudness_once(
+    synth: Synth, agent: OnnxAgent, target: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observer and the distance hear the same sound at equal loudness: measured once per sound, not twice
+    (the target, the start, and each step's render)."""
+    sounds: list[int] = []
+
+    def counted(audio: np.ndarray) -> np.ndarray:
+        sounds.append(len(np.atleast_2d(audio)))
+        return equal_loudness(audio)
+
+    for module in (matching, features, distances):
+        monkeypatch.setattr(module, "equal_loudness", counted)
+    result = match_with_agent(synth, agent, target, 55, steps=5)
+    assert result.steps == 5 and sum(sounds) == 1 + 1 + 5
+    sounds.clear()
+    match_with_agent(synth, agent, target, 55, steps=3, candidates=4)
+    assert sum(sounds) == 1 + 1 + 3 * 4

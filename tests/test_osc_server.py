@@ -25,11 +25,15 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from synthmatch import __version__
 from synthmatch.agent import OnnxAgent, default_model_dir
+from synthmatch.audio_files import load_target
 from synthmatch.daemon.match_session import MatchSession
 from synthmatch.daemon.osc_commands import OscCommands, parse_args
 from synthmatch.daemon.osc_server import ERROR_TEXT_CHARS, OscServer
 from synthmatch.daemon.session_values import Recorder
 from synthmatch.distances import multires_stft_distance
+from synthmatch.loudness import loudness_db
+from synthmatch.note_length import with_note_length
+from synthmatch.output_level import apply_gain
 from synthmatch.params import quantise_all
 from synthmatch.patches import read_patch
 from synthmatch.reach import reach_word
@@ -132,12 +136,12 @@ def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float],
     progress = [args for address, args in replies if address == "/synthmatch/progress"]
     assert [step for step, _ in progress] == list(range(1, 33))
     assert replies[-1][0] == "/synthmatch/match/done"
-    steps, best, reach = replies[-1][1]
+    steps, best, reach, _, _ = replies[-1][1]
     assert steps == 32 and best == pytest.approx(min(d for _, d in progress), rel=1e-6)
     assert reach == reach_word(best)  # the same word as `synthmatch match` says
     assert best < start_distance
 
-    state, step, distance, best_distance, method = client.ask_one("/synthmatch/status")[1]
+    state, step, distance, best_distance, method, _, _ = client.ask_one("/synthmatch/status")[1]
     assert (state, step, method) == ("idle", 32, "agent")
     assert distance == pytest.approx(progress[-1][1], rel=1e-6) and best_distance == pytest.approx(best, rel=1e-6)
 
@@ -154,6 +158,32 @@ def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float],
     np.testing.assert_array_equal(served[1].snapshot().current_params, before)
 
 
+def test_the_daemon_holds_the_targets_note_and_reports_its_level(
+    client: Client, served: tuple[OscServer, MatchSession], tmp_path: Path
+) -> None:
+    """A note held 0.3 s at -6 dBFS peak: the daemon plays 0.3 s (not its definition's 0.6 s), and the done reply,
+    the status and the saved patch carry that length and the gain that brings the match to the target's level."""
+    base = open_synth("builtin").definition
+    patch = quantise_all(base, np.random.default_rng(5).random(len(base.parameters)))
+    patch[base.parameter_names.index("amp_release_s")] = 0.0  # a quick release: the note's end is clear
+    audio = open_synth(with_note_length(base, 0.3, 1.5)).render(patch[None], 60)[0]
+    audio *= 10 ** (-6 / 20) / np.max(np.abs(audio))
+    path = tmp_path / "short.wav"
+    with AudioFile(str(path), "w", samplerate=base.note.sample_rate, num_channels=1) as file:
+        file.write(audio[None])
+    client.ask_one("/synthmatch/target/load", str(path), 60)
+    *_, note_seconds, gain_db = client.ask("/synthmatch/match/start", 4, until="/synthmatch/match/done")[-1][1]
+    assert note_seconds == pytest.approx(0.3, abs=0.05) and math.isfinite(gain_db)
+    assert client.ask_one("/synthmatch/status")[1][5:] == pytest.approx([note_seconds, gain_db])
+    best = served[1].snapshot().best_params
+    assert best is not None
+    played = open_synth(with_note_length(base, note_seconds)).render(best[None], 60)
+    heard = load_target(path, base.note.sample_rate, base.note.render_samples)
+    assert float(loudness_db(apply_gain(played, gain_db))[0]) == pytest.approx(float(loudness_db(heard)[0]), abs=0.5)
+    saved = read_patch(Path(client.ask_one("/synthmatch/patch/save", "short")[1][0]))
+    assert saved.note_seconds == pytest.approx(note_seconds) and saved.gain_db == pytest.approx(gain_db)
+
+
 def test_stop_ends_a_running_match_with_done(client: Client, target: tuple[Path, float]) -> None:
     client.ask_one("/synthmatch/target/load", str(target[0]))
     client.send("/synthmatch/match/start", 4096)
@@ -166,7 +196,7 @@ def test_stop_ends_a_running_match_with_done(client: Client, target: tuple[Path,
     replies += client.replies(until="/synthmatch/match/done")
     addresses = [address for address, _ in replies]
     assert "/synthmatch/match/stopping" in addresses and addresses[-1] == "/synthmatch/match/done"
-    steps, best, _ = replies[-1][1]
+    steps, best, *_ = replies[-1][1]
     assert 1 <= steps < 4096 and math.isfinite(best)
     assert client.ask_one("/synthmatch/status")[1][0] == "idle"
 

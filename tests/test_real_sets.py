@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
-from synthmatch.training.real_sets import PEAK_DBFS, RENDER_S, main, normalise_folder, write_wav
+from synthmatch.matched_audio import write_audio
+from synthmatch.training.real_sets import PEAK_DBFS, RENDER_S, main, normalise_folder
 
 
 def read(path: Path) -> tuple[np.ndarray, int]:
@@ -34,6 +35,6 @@ def test_a_synth_set_holds_held_notes_of_the_drawn_lengths_at_minus_3_dbfs(tmp_p
 
 
 def test_normalising_a_silent_file_is_refused_by_name(tmp_path: Path) -> None:
-    write_wav(tmp_path / "quiet.wav", np.zeros(100, np.float32), 16000)
+    write_audio(tmp_path / "quiet.wav", np.zeros(100, np.float32), 16000)
     with pytest.raises(ValueError, match=r"quiet.wav: silent"):
         normalise_folder(tmp_path)

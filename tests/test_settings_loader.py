@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 import pytest
 
+from synthmatch.daemon.config import DaemonConfigError
+from synthmatch.daemon.config import load_config as load_daemon_config
 from synthmatch.settings_loader import (
     Check,
     Range,
@@ -106,3 +108,22 @@ def test_the_command_line_takes_its_options_choices_and_help_from_the_types(
     help_text = " ".join(parser.format_help().split())
     assert "--inner" not in help_text  # a table is the file's business
     assert "--target HOST:PORT Where to send." in help_text and "A port of 0..99. (default: 7)" in help_text
+
+
+def test_a_check_that_raises_on_a_value_is_the_loaders_clear_error(tmp_path: Path) -> None:
+    """A Check whose test fails on the value itself (here int() on 5000 digits) refuses it naming the file, the
+    key and the value, instead of letting the test's exception out."""
+    @dataclass(frozen=True)
+    class Target:
+        """One checked setting."""
+
+        target: Annotated[str, Check(lambda value: 0 < int(value.rpartition(":")[2]) < 65536, "host:port")] = "a:1"
+        """Where to send."""
+
+    value = "localhost:" + "9" * 5000
+    with pytest.raises(SettingsError, match=r"^config.toml: target = 'localhost:9999.*' must be host:port$"):
+        load_settings(Target, {"target": value}, "config.toml")
+    path = tmp_path / "daemon.toml"
+    path.write_text(f'osc_target = "{value}"\n')
+    with pytest.raises(DaemonConfigError, match="osc_target = .* must be host:port"):
+        load_daemon_config(path, {})  # the daemon's own host:port check is one such test

@@ -197,6 +197,19 @@ def test_interrupted_run_resumes_where_it_stopped(
     assert final is not None and final["algorithm"]["updates"] > second["algorithm"]["updates"]
 
 
+def test_a_failing_stage_closes_the_tensorboard_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever ends the training, the log is flushed and closed (its writer thread gone), not left open."""
+    def fail(*args: Any) -> None:
+        raise RuntimeError("the environment worker died")
+
+    monkeypatch.setattr(train_module, "imitate", fail)
+    run = training_run.TrainingRun(load_config("smoke"), tmp_path / "run", progress=False)
+    with pytest.raises(RuntimeError, match="worker died"):
+        train_module.run_stages(run)
+    assert run.writer is not None and run.writer.file_writer is None  # what SummaryWriter.close leaves
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))  # and the untrained net's figures
+
+
 def test_resuming_with_another_configuration_is_refused(smoke_run: tuple[Path, str]) -> None:
     args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo="td3", seed=None, out=smoke_run[0])
     with pytest.raises(ValueError, match="algo: 'sac' -> 'td3'.*give a new --out"):

@@ -1,19 +1,22 @@
 """`synthmatch eval`: every method at every budget on the same targets, in one process, measured the same way.
 
-Targets are either a seeded held-out set of random patches (their patch is known, so parameter MAE is reported)
-or a folder of recordings (the patch is unknown: ``param_mae`` is null). Random targets are drawn by the training
-environment's own rules (:meth:`MatchTask.start`: a note uniform over the playable range, a uniform quantised
-patch, drawn again while it peaks below AUDIBLE_PEAK_DB) from the stream ``SeedSequence([seed, HELD_OUT_STREAM])``,
-one child per target, which training never draws from (it seeds with plain integers), so the first k of N
-targets are the same for every N. A recording's note is its estimated pitch (:func:`synthmatch.pitch.choose_note`),
-as ``synthmatch match`` does. Every method starts from the definition's default patch (see
-:mod:`synthmatch.match_methods`), and each (target, method, budget) has its own random stream.
+Targets are either a seeded held-out set of random patches (their patch is known, so parameter MAE is reported) or a
+folder of recordings (the patch is unknown: ``param_mae`` is null). Random targets are drawn by the training
+environment's own rules (:meth:`MatchTask.start`: a note uniform over the playable range, a uniform quantised patch,
+drawn again while it peaks below AUDIBLE_PEAK_DB) from the stream ``SeedSequence([seed, HELD_OUT_STREAM])``, one
+child per target, which training never draws from (it seeds with plain integers), so the first k of N targets are
+the same for every N. A recording is prepared as ``synthmatch match`` prepares it
+(:mod:`synthmatch.prepared_target`): the synth holds its note as long as the recording's is held, at its estimated
+pitch, and the best patch's output level is set to the recording's loudness. Every method starts from the
+definition's default patch (see :mod:`synthmatch.match_methods`), and each (target, method, budget) has its own
+random stream.
 
-Each row: ``method``, ``budget``, ``target``, ``note``, ``distance_start``, ``distance`` (primary, nepers),
-``renders``, ``seconds``, ``lsd_db``, ``mfcc_l1``, ``spectral_convergence`` (of the best patch's sound),
-``param_mae`` (or null), ``success`` (distance below the environment's success threshold). The summary has,
-per method and budget, the median and interquartile range of the distance, the medians of the other metrics,
-the success rate, the mean renders and the wall time. See docs/evaluation.md.
+Each row: ``method``, ``budget``, ``target``, ``note``, ``note_seconds``, ``distance_start``, ``distance`` (primary,
+nepers), ``renders``, ``seconds``, ``lsd_db``, ``mfcc_l1``, ``spectral_convergence`` (of the best patch's sound),
+for a recording ``fullband_mrstft`` (:mod:`synthmatch.full_band`: the sound ``--audio-out`` writes against the file
+at its own rate) and ``gain_db`` (else null), ``param_mae`` (or null), ``success`` (distance below the environment's
+success threshold). The summary has, per method and budget, the median and interquartile range of the distance, the
+medians of the other metrics, the success rate, the mean renders and the wall time. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -36,9 +39,12 @@ from synthmatch.agent import default_model_dir
 from synthmatch.agent_methods import NETWORKS, load_model
 from synthmatch.definitions import find_definition
 from synthmatch.distances import DISTANCES, PRIMARY, param_mae
+from synthmatch.full_band import FullBandTarget, full_band_distance, read_full_band
 from synthmatch.machine import describe_machine
 from synthmatch.match_figures import require_matplotlib
 from synthmatch.match_methods import match_method
+from synthmatch.matching import MatchResult
+from synthmatch.prepared_target import PreparedTarget, level_of
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD
 from synthmatch.training.eval_figures import plot_evaluation
@@ -51,8 +57,8 @@ DEFAULT_RANDOM_TARGETS = 256
 #: Audio distances measured on each best patch besides the primary one (names from synthmatch.distances).
 SECONDARY = ("lsd_db", "mfcc_l1", "spectral_convergence")
 #: Keys of every row, in order.
-ROW_KEYS = ("method", "budget", "target", "note", "distance_start", "distance", "renders", "seconds", *SECONDARY,
-            "param_mae", "success")
+ROW_KEYS = ("method", "budget", "target", "note", "note_seconds", "distance_start", "distance", "renders", "seconds",
+            *SECONDARY, "fullband_mrstft", "gain_db", "param_mae", "success")
 
 
 def evaluate(
@@ -71,25 +77,48 @@ def evaluate(
     rows = []
     runs = tqdm(total=len(targets) * len(methods) * len(budgets), desc="eval", unit="match", file=sys.stderr,
                 disable=None if progress else True)
+    synths = {synth.definition.note.note_seconds: synth}
     for index, target in enumerate(targets):
+        held = synth if target.prepared is None else held_synth(synths, target.prepared)
+        full_band = None if target.path is None else read_full_band(target.path)
         for name in methods:
             runs.set_postfix(target=target.name, method=name, refresh=False)
             for budget in budgets:
                 rng = np.random.default_rng([seed, METHOD_STREAM, zlib.crc32(name.encode()), budget, index])
-                result = functions[name](synth, target.audio, target.note, budget, rng, model_dir)
-                best_audio = synth.render(result.params[None], target.note)
-                rows.append({
-                    "method": name, "budget": budget, "target": target.name, "note": target.note,
-                    "distance_start": result.distance_start, "distance": result.distance,
-                    "renders": result.renders, "seconds": result.seconds,
-                    **{metric: float(DISTANCES[metric](best_audio, target.audio[None], synth.sample_rate)[0])
-                       for metric in SECONDARY},
-                    "param_mae": None if target.params is None else float(param_mae(result.params, target.params)[0]),
-                    "success": result.distance < DEFAULT_SUCCESS_THRESHOLD,
-                })
+                result = functions[name](held, target.audio, target.note, budget, rng, model_dir)
+                rows.append(result_row(held, target, full_band, name, budget, result))
                 runs.update()
     runs.close()
     return rows
+
+
+def held_synth(synths: dict[float, Synth], prepared: PreparedTarget) -> Synth:
+    """The synth holding the target's note as long as it is held, from ``synths`` (by note length) or opened."""
+    key = prepared.note_seconds
+    if key not in synths:
+        synths[key] = open_synth(prepared.definition)
+    return synths[key]
+
+
+def result_row(
+    synth: Synth, target: Target, full_band: FullBandTarget | None, method: str, budget: int, result: MatchResult
+) -> dict[str, Any]:
+    """One row of the report (ROW_KEYS): the match, its best patch's sound measured, its output level and, for
+    a recording, the full-band distance of the sound ``--audio-out`` writes."""
+    best_audio = synth.render(result.params[None], target.note)
+    level = None if target.prepared is None else level_of(synth, result.params, target.prepared)
+    return {
+        "method": method, "budget": budget, "target": target.name, "note": target.note,
+        "note_seconds": synth.definition.note.note_seconds, "distance_start": result.distance_start,
+        "distance": result.distance, "renders": result.renders, "seconds": result.seconds,
+        **{metric: float(DISTANCES[metric](best_audio, target.audio[None], synth.sample_rate)[0])
+           for metric in SECONDARY},
+        "fullband_mrstft": None if target.prepared is None or level is None or full_band is None
+        else full_band_distance(target.prepared, full_band, level),
+        "gain_db": None if level is None else level.gain_db,
+        "param_mae": None if target.params is None else float(param_mae(result.params, target.params)[0]),
+        "success": result.distance < DEFAULT_SUCCESS_THRESHOLD,
+    }
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -109,7 +138,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "distance_iqr": [float(np.percentile(distance, 25)), float(np.percentile(distance, 75))],
             "distance_start_median": float(np.median(column("distance_start"))),
             **{f"{metric}_median": float(np.median(column(metric))) for metric in SECONDARY},
-            "param_mae_median": float(np.median(errors)) if errors.size else None,
+            "fullband_mrstft_median": median_or_none(column("fullband_mrstft")),
+            "param_mae_median": median_or_none(errors),
             "success_rate": float(np.mean(column("success"))),
             "renders_mean": float(np.mean(column("renders"))),
             "seconds_median": float(np.median(seconds)),
@@ -118,16 +148,23 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
+def median_or_none(values: npt.NDArray[np.float64]) -> float | None:
+    """The median of ``values``, None when there are none (a column only some targets have)."""
+    return float(np.median(values)) if values.size else None
+
+
 def format_table(summary: Sequence[dict[str, Any]]) -> str:
     """The summary as an aligned text table for the screen."""
-    header = ("method", "budget", f"{PRIMARY} median [IQR]", "lsd_db", "mfcc_l1", "spec_conv", "param_mae",
-              "success", "renders", "s/target")
+    header = ("method", "budget", f"{PRIMARY} median [IQR]", "full-band", "lsd_db", "mfcc_l1", "spec_conv",
+              "param_mae", "success", "renders", "s/target")
     lines = [header]
     for s in summary:
         q25, q75 = s["distance_iqr"]
         mae = "-" if s["param_mae_median"] is None else f"{s['param_mae_median']:.3f}"
+        full_band = s.get("fullband_mrstft_median")  # absent in reports written before it was measured
         lines.append((
             s["method"], str(s["budget"]), f"{s['distance_median']:.3f} [{q25:.3f}, {q75:.3f}]",
+            "-" if full_band is None else f"{full_band:.3f}",
             f"{s['lsd_db_median']:.2f}", f"{s['mfcc_l1_median']:.2f}", f"{s['spectral_convergence_median']:.3f}",
             mae, f"{100 * s['success_rate']:.0f}%", f"{s['renders_mean']:.0f}", f"{s['seconds_median']:.3f}",
         ))

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from pedalboard.io import AudioFile
 
 from synthmatch.definitions import find_definition
+from synthmatch.matched_audio import write_audio
 from synthmatch.note_length import with_note_length
 from synthmatch.params import quantise_all, to_osc
 from synthmatch.synths import open_synth
@@ -48,15 +48,9 @@ def normalise_folder(folder: Path, peak_dbfs: float = PEAK_DBFS) -> int:
         peak = float(np.max(np.abs(audio), initial=0.0))
         if peak <= 0.0:
             raise ValueError(f"{path}: silent; render it again or delete it")
-        write_wav(path, audio * (10.0 ** (peak_dbfs / 20.0) / peak), int(rate))
+        write_audio(path, audio * (10.0 ** (peak_dbfs / 20.0) / peak), int(rate))
         count += 1
     return count
-
-
-def write_wav(path: Path, audio: npt.NDArray[np.floating], sample_rate: int) -> None:
-    """Write mono ``audio[N]`` as a 16-bit WAV."""
-    with AudioFile(str(path), "w", samplerate=float(sample_rate), num_channels=1, bit_depth=16) as file:
-        file.write(np.asarray(audio, dtype=np.float32)[None])
 
 
 def render_synth_set(synth_name: str, out_dir: Path, count: int, seed: int) -> int:
@@ -79,7 +73,7 @@ def render_synth_set(synth_name: str, out_dir: Path, count: int, seed: int) -> i
                 break
         path = out_dir / f"{synth_name}-{index:03d}-n{note:03d}-g{int(gate_s * 1000):04d}.wav"
         if not path.exists():
-            write_wav(path, audio, synth.sample_rate)
+            write_audio(path, audio, synth.sample_rate)
             rendered += 1
     return rendered
 
@@ -125,7 +119,7 @@ def record_zyn_set(out_dir: Path, count: int, seed: int, osc_port: int) -> int:
                 audio = file.read(file.frames).mean(axis=0)
         if 20 * np.log10(max(float(np.max(np.abs(audio))), 1e-12)) < AUDIBLE_DBFS:
             continue  # a setting zyn renders silent (a closed filter): left out
-        write_wav(path, audio, ZYN_RATE)
+        write_audio(path, audio, ZYN_RATE)
         recorded += 1
     return recorded
 

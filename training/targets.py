@@ -13,8 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from pedalboard.io import get_supported_read_formats
 
-from synthmatch.audio_files import load_target
-from synthmatch.pitch import choose_note, estimate_f0_hz
+from synthmatch.prepared_target import PreparedTarget, read_prepared_target
 from synthmatch.synths import Synth
 from synthmatch.training.environment import MatchTask
 
@@ -32,6 +31,10 @@ class Target:
     note: int
     params: npt.NDArray[np.float64] | None
     """The patch [P] that made it (normalised, quantised), None for a recording."""
+    prepared: PreparedTarget | None = None
+    """A recording as ``synthmatch match`` prepares it (note length, note), None for a random patch."""
+    path: Path | None = None
+    """The recording's file, None for a random patch."""
 
 
 def random_targets(synth: Synth, count: int, seed: int) -> list[Target]:
@@ -46,7 +49,11 @@ def random_targets(synth: Synth, count: int, seed: int) -> list[Target]:
 
 
 def folder_targets(synth: Synth, folder: Path) -> list[Target]:
-    """Every audio file directly in ``folder`` (sorted by name), loaded as a target at its estimated pitch."""
+    """Every audio file directly in ``folder`` (sorted by name), prepared as ``synthmatch match`` prepares it.
+
+    The note is the estimated pitch's; the note length (``prepared``) is the target's, which an evaluation plays
+    and the training environment (its own fixed note) ignores.
+    """
     if not folder.is_dir():
         raise FileNotFoundError(f"--targets {folder}: no such folder; make one with scripts/make-real-targets.sh")
     formats = {suffix.lower() for suffix in get_supported_read_formats()}
@@ -54,10 +61,8 @@ def folder_targets(synth: Synth, folder: Path) -> list[Target]:
     if not files:
         raise ValueError(f"--targets {folder}: no audio files ({', '.join(sorted(formats))}) in it; "
                          "scripts/make-real-targets.sh renders a set")
-    definition = synth.definition
     targets = []
     for path in files:
-        audio = load_target(path, synth.sample_rate, definition.note.render_samples)
-        note = choose_note(definition.note, estimate_f0_hz(audio, synth.sample_rate))
-        targets.append(Target(path.name, audio, note, None))
+        prepared = read_prepared_target(path, synth.definition)
+        targets.append(Target(path.name, prepared.audio, prepared.note, None, prepared, path))
     return targets

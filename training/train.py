@@ -63,15 +63,14 @@ def run_stages(run: TrainingRun) -> RunState:
     settings = EnvSettings(config.num_envs, config.synth, config.episode_steps, config.max_step,
                            augment=config.augment)
     rl_settings = rl_env_settings(config, settings)  # checked before any work: a missing folder fails at once
-    writer = run.open_log()
-    imitation_steps = [step for step in remaining if step != "rl"]
-    if imitation_steps:
-        with EnvWorker(settings) as env:
-            imitate(run, env, imitation_steps)
-    if "rl" in remaining:
-        with EnvWorker(rl_settings) as env:
-            reinforce(run, env)
-    writer.close()
+    with run.open_log():  # closed however the stages end: its files flushed, its writer thread gone
+        imitation_steps = [step for step in remaining if step != "rl"]
+        if imitation_steps:
+            with EnvWorker(settings) as env:
+                imitate(run, env, imitation_steps)
+        if "rl" in remaining:
+            with EnvWorker(rl_settings) as env:
+                reinforce(run, env)
     return run.state
 
 

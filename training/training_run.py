@@ -8,6 +8,8 @@ layout is in that module's docstring.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,15 +98,20 @@ class TrainingRun:
         """The plan's steps not done yet."""
         return [step for step in plan(self.config) if step not in self.state.done]
 
-    def open_log(self) -> SummaryWriter:
-        """Start (or, resumed, continue) the TensorBoard log in ``tb/``; the first session records the untrained net."""
+    @contextmanager
+    def open_log(self) -> Iterator[SummaryWriter]:
+        """Start (or, resumed, continue) the TensorBoard log in ``tb/`` for the block, closed on the way out,
+        however the block ends; the first session records the untrained net."""
         self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.state.updates or None)
-        if self.state.done:
-            self.state.resumes += 1
-        else:
-            self.writer.add_text("config", "    " + self.config.to_toml().replace("\n", "\n    "))
-            self.state.stages["untrained"] = {"env_steps": 0, "updates": 0, "seconds": 0.0, **self.validate()}
-        return self.writer
+        try:
+            if self.state.done:
+                self.state.resumes += 1
+            else:
+                self.writer.add_text("config", "    " + self.config.to_toml().replace("\n", "\n    "))
+                self.state.stages["untrained"] = {"env_steps": 0, "updates": 0, "seconds": 0.0, **self.validate()}
+            yield self.writer
+        finally:
+            self.writer.close()
 
     def log(self, name: str, value: float) -> None:
         """One scalar to TensorBoard against the run's gradient updates."""
