@@ -32,7 +32,7 @@ def daemon(patch_dir: Path, target_wav: Path) -> Iterator[Daemon]:
     """A builtin daemon that has matched ``target_wav`` for 2 steps."""
     daemon = Daemon("--patch-dir", str(patch_dir))
     assert send(daemon.port, "/synthmatch/target/load", str(target_wav), "48").returncode == 0
-    assert send(daemon.port, "/synthmatch/match/start", "2", "random").returncode == 0
+    assert send(daemon.port, "--timeout", "30", "/synthmatch/match/start", "2", "random").returncode == 0
     yield daemon
     daemon.stop()
 
@@ -84,7 +84,8 @@ def test_a_vst3_daemon_saves_a_preset_that_the_plugin_loads(nekobi_synth: Vst3Sy
     daemon = Daemon("--synth", "nekobi", "--patch-dir", str(tmp_path / "patches"))
     try:
         assert send(daemon.port, "/synthmatch/target/load", str(target), "45").returncode == 0
-        assert send(daemon.port, "/synthmatch/match/start", "2", "random").returncode == 0
+        # a VST3 daemon's done comes after the output-level probes (about 11 s of Nekobi renders)
+        assert send(daemon.port, "--timeout", "30", "/synthmatch/match/start", "2", "random").returncode == 0
         refused = send(daemon.port, "/synthmatch/patch/save", "bass", "mid")
         assert refused.returncode == 1 and "nekobi has no parameter with a MIDI transport" in refused.stdout
         result = send(daemon.port, "/synthmatch/patch/save", "bass", "vstpreset")
