@@ -183,5 +183,5 @@ def _open_sender(definition: SynthDefinition, options: LiveOptions, osc_target: 
     return ParameterSender(definition, midi, osc) if midi is not None or osc is not None else None
 
 
-#: Seconds to let a synth act on its startup messages (ZynAddSubFX loading a patch) before anything else is sent.
+#: Seconds to let a synth act on its startup messages (a synth loading a patch file, say) before anything else is sent.
 STARTUP_SETTLE_S = 0.5

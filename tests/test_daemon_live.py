@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from live_stack import JackServer, Zyn, jack, live_instrument, stop, zynaddsubfx  # noqa: F401 (fixtures)
+from live_stack import (  # noqa: F401 (fixtures)
+    JackServer,
+    Zyn,
+    jack,
+    live_instrument,
+    stop,
+    zyn_value,
+    zynaddsubfx,
+)
 from pedalboard.io import AudioFile
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
@@ -97,20 +105,6 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     with AudioFile(str(path), "w", samplerate=sample_rate, num_channels=1) as file:
         file.write(np.asarray(audio, dtype=np.float32)[None])
     return path
-
-
-def zyn_value(zyn: Zyn, address: str) -> float:
-    """The value ZynAddSubFX holds at ``address`` (it answers a message without arguments with the value)."""
-    client = SimpleUDPClient("127.0.0.1", zyn.osc_port)
-    try:
-        client.send_message(address, [])
-        while data := client.receive(2.0):
-            message = OscMessage(data)
-            if message.address == address:
-                return float(message.params[0])
-    finally:
-        client.close()
-    raise AssertionError(f"ZynAddSubFX did not answer {address}")
 
 
 def assert_idle_and_stopped(jack: JackServer, daemon: LiveDaemon, steps: int) -> str:  # noqa: F811

@@ -15,44 +15,32 @@ import pytest
 from live_stack import JackServer, Zyn, jack, zynaddsubfx  # noqa: F401 (fixtures)
 
 from synthmatch.datasets import open_dataset, patches_for, shard_path
-from synthmatch.definitions import find_definition, load_definition
+from synthmatch.definitions import find_definition
 
 pytestmark = pytest.mark.slow
 COMMAND = [sys.executable, "-m", "synthmatch", "dataset"]
+ZYN = find_definition("zynaddsubfx")
 
 
-@pytest.fixture(scope="module")
-def zyn_toml(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped ZynAddSubFX definition without its bank preset: Zyn's factory banks are reserved for an
-    independent check, so the data set is recorded on Zyn's own default part."""
-    shipped = find_definition("zynaddsubfx")
-    assert shipped.source is not None
-    lines = [line for line in shipped.source.read_text().splitlines() if "/load-part" not in line]
-    path = tmp_path_factory.mktemp("zyn") / "zynaddsubfx.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def rig_command(zyn: Zyn, toml: Path, folder: Path, patches: int, *extra: str) -> list[str]:
-    """`synthmatch dataset` recording ``patches`` patches of Zyn in shards of 2 through the rig."""
-    return [*COMMAND, "--synth", str(toml), "--patches", str(patches), "--shard-size", "2", "--seed", "1",
+def rig_command(zyn: Zyn, folder: Path, patches: int, *extra: str) -> list[str]:
+    """`synthmatch dataset` recording ``patches`` patches of Zyn (the shipped definition, whose startup makes Zyn's
+    default voice a saw: no preset) in shards of 2 through the rig."""
+    return [*COMMAND, "--synth", "zynaddsubfx", "--patches", str(patches), "--shard-size", "2", "--seed", "1",
             "--out", str(folder), "--midi-port", "zynaddsubfx:midi_input", "--midi-api", "jack",
             "--osc-target", f"127.0.0.1:{zyn.osc_port}", "--audio-device", "zynaddsubfx", *extra]
 
 
 def test_a_rig_data_set_records_the_seeds_patches(
-    jack: JackServer, zynaddsubfx: Zyn, zyn_toml: Path, tmp_path: Path  # noqa: F811
+    jack: JackServer, zynaddsubfx: Zyn, tmp_path: Path  # noqa: F811
 ) -> None:
     folder = tmp_path / "d"
-    result = subprocess.run(rig_command(zynaddsubfx, zyn_toml, folder, 4), capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(rig_command(zynaddsubfx, folder, 4), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    definition = load_definition(zyn_toml)
-    dataset = open_dataset(folder, definition)
+    dataset = open_dataset(folder, ZYN)
     assert dataset.complete and dataset.manifest.source == "rig"
     params, notes, audio, index = dataset.load_all()
     assert len(index) >= 3, f"most of Zyn's takes sound: {result.stderr}"
-    expected_params, expected_notes = patches_for(1, index, definition)
+    expected_params, expected_notes = patches_for(1, index, ZYN)
     np.testing.assert_array_equal(params, expected_params)
     np.testing.assert_array_equal(notes, expected_notes)
     assert audio.shape == (len(index), dataset.manifest.samples)
@@ -60,10 +48,10 @@ def test_a_rig_data_set_records_the_seeds_patches(
 
 
 def test_a_synth_that_stops_sounding_stops_the_run_and_keeps_the_shards(
-    jack: JackServer, zynaddsubfx: Zyn, zyn_toml: Path, tmp_path: Path  # noqa: F811
+    jack: JackServer, zynaddsubfx: Zyn, tmp_path: Path  # noqa: F811
 ) -> None:
     folder = tmp_path / "d"
-    process = subprocess.Popen(rig_command(zynaddsubfx, zyn_toml, folder, 40, "--silent-limit", "3"),
+    process = subprocess.Popen(rig_command(zynaddsubfx, folder, 40, "--silent-limit", "3"),
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
@@ -81,7 +69,7 @@ def test_a_synth_that_stops_sounding_stops_the_run_and_keeps_the_shards(
     errors = [line for line in stderr.splitlines() if line.startswith("synthmatch dataset: error:")]
     assert len(errors) == 1 and "zynaddsubfx stopped sounding: the last 3 takes" in errors[0], stderr
     assert "run the same command again to resume" in errors[0]
-    dataset = open_dataset(folder, load_definition(zyn_toml))
+    dataset = open_dataset(folder, ZYN)
     kept = dataset.shard_numbers()
     assert {0, 1} <= set(kept) and not dataset.complete
     summary = json.loads((folder / "summary.json").read_text())

@@ -12,6 +12,7 @@ from live_stack import (  # noqa: F401 (fixtures)
     jack,
     live_instrument,
     spectral_centroid_hz,
+    zyn_value,
     zynaddsubfx,
 )
 
@@ -25,9 +26,8 @@ from synthmatch.synths import SynthUnavailable, open_synth
 
 BUILTIN = find_definition("builtin")
 ZYN = find_definition("zynaddsubfx")
-#: RMS that tells a note from silence (the dummy driver's capture is exactly 0). Not higher: at cutoff 0 the lead's
-#: fundamental (220 Hz) lies above the 100 Hz cutoff, and what passes depends on how its two detuned voices beat
-#: at the onset, so the darkest note measured 0.00095 to 0.0035 RMS from one note to the next.
+#: RMS that tells a note from silence (the dummy driver's capture is exactly 0). Not higher: at cutoff 0 the saw's
+#: fundamental (220 Hz) lies above the 100 Hz cutoff, and the darkest note measured about 0.006 RMS.
 SOUND_RMS = 1e-4
 
 
@@ -51,34 +51,88 @@ def test_render_modes_and_live_needs_a_way_to_play() -> None:
         open_live_rig(BUILTIN, LiveOptions(render="live"))
 
 
-def _with_cutoff(definition_name: str, x: float) -> np.ndarray:
-    definition = find_definition(definition_name)
-    params = np.array(definition.defaults_normalised())
-    params[0 if definition_name == "zynaddsubfx" else definition.parameter_names.index("cutoff_hz")] = x
+def _with_cutoff(x: float) -> np.ndarray:
+    """BUILTIN's defaults with the cutoff at ``x`` (normalised)."""
+    params = np.array(BUILTIN.defaults_normalised())
+    params[BUILTIN.parameter_names.index("cutoff_hz")] = x
     return params[None]
+
+
+def _zyn_patch(**values: float) -> np.ndarray:
+    """ZYN's defaults with a short filter envelope (the cutoff back at basefreq within 12 ms), then ``values``."""
+    params = np.array(ZYN.defaults_normalised())
+    for name, x in {"filter_env_attack_s": 0.0, "filter_env_decay_s": 0.0, **values}.items():
+        params[ZYN.parameter_names.index(name)] = x
+    return params[None]
+
+
+def _held(audio: np.ndarray) -> np.ndarray:
+    """The held part of a take, 0.1 s after the onset to the note-off (the attack and release left out)."""
+    rate = ZYN.note.sample_rate
+    return audio[int(0.1 * rate):int(ZYN.note.note_seconds * rate)]
+
+
+def _power(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (Hz) and power spectrum of ``audio`` (Hann window)."""
+    power = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    return np.fft.rfftfreq(len(audio), 1 / ZYN.note.sample_rate), power
+
+
+def _harmonic_levels(audio: np.ndarray, f0: float, count: int) -> np.ndarray:
+    """Amplitude of harmonics 1..count of ``f0`` relative to the fundamental (peak within 3% of each)."""
+    freqs, power = _power(audio)
+    peaks = [power[np.abs(freqs - k * f0) < 0.03 * f0].max() for k in range(1, count + 1)]
+    return np.sqrt(np.array(peaks) / peaks[0])
+
+
+def _band_share(audio: np.ndarray, low_hz: float, high_hz: float) -> float:
+    """Share of the power of ``audio`` between ``low_hz`` and ``high_hz``."""
+    freqs, power = _power(audio)
+    return float(power[(freqs >= low_hz) & (freqs <= high_hz)].sum() / power.sum())
 
 
 @pytest.mark.slow
 def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubfx: Zyn) -> None:  # noqa: F811
-    """CC 74 over JACK MIDI reaches ZynAddSubFX: the recorded centroid climbs with the commanded cutoff."""
+    """The definition's startup turns Zyn's default sine into a saw that its filter acts on: CC 74 (cutoff) and
+    CC 71 (Q) over JACK MIDI and the filter envelope over OSC each move the recorded spectrum as commanded."""
     options = LiveOptions(render="live", midi_port="zynaddsubfx:midi_input", midi_api="jack",
                           osc_target=f"127.0.0.1:{zynaddsubfx.osc_port}")
-    rig = open_live_rig(ZYN, options)  # sends [startup].osc: loads the lead patch
+    rig = open_live_rig(ZYN, options)  # sends [startup].osc: voice 0 a saw, the filter envelope a depth
     try:
-        assert isinstance(rig.synth, ExternalSynth) and rig.synth.sender.routes[0] == "midi"
+        voice = "/part0/kit0/adpars/VoicePar0/OscilSmp"
+        assert zyn_value(zynaddsubfx, f"{voice}/Pcurrentbasefunc") == 3  # saw
+        assert zyn_value(zynaddsubfx, f"{voice}/Pbasefuncpar") == 0
+        assert isinstance(rig.synth, ExternalSynth) and rig.synth.sender.routes[:2] == ("midi", "midi")
         jack.feed_input("zynaddsubfx:out_1")
-        centroids = []
-        for x in (0.0, 0.5, 1.0):
-            audio = rig.synth.render(_with_cutoff("zynaddsubfx", x))
+        f0 = 440.0 * 2 ** ((ZYN.note.midi_note - 69) / 12)
+
+        def render(params: np.ndarray) -> np.ndarray:
+            audio = rig.synth.render(params)
             assert audio.shape == (1, ZYN.note.render_samples)
             rms = float(np.sqrt(np.mean(audio**2)))
-            assert rms > SOUND_RMS, f"ZynAddSubFX made no sound at cutoff {x} (RMS {rms:.2g})"
-            centroids.append(spectral_centroid_hz(audio[0], ZYN.note.sample_rate))
-        print("zynaddsubfx centroids (Hz) at cutoff 0, 0.5, 1:", [round(c) for c in centroids])
+            assert rms > SOUND_RMS, f"ZynAddSubFX made no sound (RMS {rms:.2g})"
+            return audio[0]
+
+        cutoffs = {x: render(_zyn_patch(filter_cutoff_hz=x)) for x in (0.0, 0.5, 1.0)}
+        centroids = [spectral_centroid_hz(_held(a), ZYN.note.sample_rate) for a in cutoffs.values()]
+        levels = _harmonic_levels(_held(cutoffs[1.0]), f0, 8)
+        print("zynaddsubfx centroids (Hz) at cutoff 0, 0.5, 1:", [round(c) for c in centroids],
+              "harmonics 1..8 at cutoff 1:", np.round(levels, 3).tolist())
         assert centroids[0] < centroids[1] < centroids[2]
         assert centroids[2] > 3 * centroids[0]
+        assert np.all(levels[1:] > 0.5 / np.arange(2, 9))  # a saw: harmonic n near 1/n (a sine has none)
+
+        q_low, q_high = (_band_share(_held(render(_zyn_patch(filter_q=x))), 800, 1250) for x in (0.0, 1.0))
+        print(f"zynaddsubfx power share within 800..1250 Hz (cutoff 1000 Hz) at Q 0 and 1: {q_low:.3f} {q_high:.3f}")
+        assert q_high > 3 * q_low  # resonance lifts the harmonics next to the cutoff
+
+        short = spectral_centroid_hz(_held(cutoffs[0.5]), ZYN.note.sample_rate)
+        swept = spectral_centroid_hz(_held(render(_zyn_patch(filter_env_attack_s=0.5, filter_env_decay_s=0.5))),
+                                     ZYN.note.sample_rate)
+        print(f"zynaddsubfx centroid with a short and a slow filter envelope: {short:.0f} {swept:.0f} Hz")
+        assert swept > 1.5 * short  # the envelope lifts the cutoff above basefreq while the note is held
         with pytest.raises(ValueError, match="one patch at a time"):
-            rig.synth.render(np.repeat(_with_cutoff("zynaddsubfx", 0.5), 2, axis=0))
+            rig.synth.render(np.repeat(_zyn_patch(), 2, axis=0))
     finally:
         rig.close()
 
@@ -91,11 +145,11 @@ def test_synthmatch_synth_follows_ccs_and_the_model_matches_it_live(
     rig = open_live_rig(BUILTIN, LiveOptions(render="live", midi_port=f"{live_instrument}:in", midi_api="jack"))
     try:
         jack.feed_input(f"{live_instrument}-audio:out_0")
-        dark, bright = (rig.synth.render(_with_cutoff("builtin", x))[0] for x in (0.1, 0.9))
+        dark, bright = (rig.synth.render(_with_cutoff(x))[0] for x in (0.1, 0.9))
         local = open_synth(BUILTIN)
         print("live centroids (Hz) at cutoff 0.1, 0.9:", round(spectral_centroid_hz(dark, 16000)),
               round(spectral_centroid_hz(bright, 16000)), "in-process:",
-              [round(spectral_centroid_hz(local.render(_with_cutoff("builtin", x))[0], 16000)) for x in (0.1, 0.9)])
+              [round(spectral_centroid_hz(local.render(_with_cutoff(x))[0], 16000)) for x in (0.1, 0.9)])
         assert spectral_centroid_hz(bright, 16000) > 3 * spectral_centroid_hz(dark, 16000)
 
         target_params = np.array(BUILTIN.defaults_normalised())

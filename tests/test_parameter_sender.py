@@ -55,10 +55,12 @@ def test_osc_target_parsing() -> None:
         parse_osc_target("7777")
 
 
-def test_zyn_startup_messages_load_a_patch_first() -> None:
+def test_zyn_startup_messages_make_the_default_voice_a_saw_then_set_the_filter() -> None:
     messages = startup_messages(find_definition("zynaddsubfx"))
-    assert messages[0] == ("/load-part", [0, "/usr/share/zynaddsubfx/banks/Synth/0065-Computer Lead1.xiz"])
-    assert messages[1] == ("/part0/kit0/adpars/GlobalPar/GlobalFilter/basefreq", [1000.0])
+    assert messages[:2] == [("/part0/kit0/adpars/VoicePar0/OscilSmp/Pcurrentbasefunc", [3]),
+                            ("/part0/kit0/adpars/VoicePar0/OscilSmp/Pbasefuncpar", [0])]
+    assert messages[-2] == ("/part0/kit0/adpars/GlobalPar/GlobalFilter/basefreq", [1000.0])
+    assert not any("load" in address or "banks" in str(args) for address, args in messages)  # no preset
 
 
 def test_sends_each_address_scaled_to_its_range_and_only_changes(receiver: Receiver) -> None:

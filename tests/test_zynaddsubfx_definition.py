@@ -41,7 +41,9 @@ def test_zyn_is_an_external_synth_on_jack_and_osc(zyn: SynthDefinition) -> None:
     command = zyn.extra["startup"]["command"]
     assert command[0] == "zynaddsubfx" and command[command.index("-P") + 1] == str(zyn.osc_port)
     assert command[command.index("-r") + 1] == str(zyn.note.sample_rate)
-    assert zyn.extra["startup"]["osc"][0]["address"] == "/load-part"
+    startup = [message["address"] for message in zyn.extra["startup"]["osc"]]
+    assert startup[0] == "/part0/kit0/adpars/VoicePar0/OscilSmp/Pcurrentbasefunc"  # the default voice, no preset
+    assert not any("load" in address for address in startup)
 
 
 @pytest.mark.parametrize("name", CONTROLLED)
