@@ -46,12 +46,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synthmatch.definitions import find_definition
 from synthmatch.training.config import TrainConfig, load_config
+from synthmatch.training.dataset_stage import learn_from_dataset
 from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.imitation_stage import imitate
 from synthmatch.training.rl_stage import reinforce, rl_env_settings
 from synthmatch.training.run_summary import format_run_summary
-from synthmatch.training.training_run import CONFIG_FILE, SUMMARY_FILE, RunState, TrainingRun
+from synthmatch.training.training_run import (
+    CONFIG_FILE,
+    SUMMARY_FILE,
+    RunState,
+    TrainingRun,
+    plan,
+    renders_in_process,
+)
 
 
 def run_stages(run: TrainingRun) -> RunState:
@@ -62,9 +71,12 @@ def run_stages(run: TrainingRun) -> RunState:
     config = run.config
     settings = EnvSettings(config.num_envs, config.synth, config.episode_steps, config.max_step,
                            augment=config.augment)
-    rl_settings = rl_env_settings(config, settings)  # checked before any work: a missing folder fails at once
+    # checked before any work: a missing folder fails at once
+    rl_settings = rl_env_settings(config, settings) if "rl" in remaining else settings
     writer = run.open_log()
-    imitation_steps = [step for step in remaining if step != "rl"]
+    if remaining[0] == "dataset":
+        learn_from_dataset(run)
+    imitation_steps = [step for step in remaining if step not in ("dataset", "rl")]
     if imitation_steps:
         with EnvWorker(settings) as env:
             imitate(run, env, imitation_steps)
@@ -103,7 +115,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     When ``args.out`` already holds a run, that run's config.toml is the base, and what the command line gives
     must agree with it (a ValueError lists the differences and the fix).
     """
-    overrides = {"synth": str(args.synth), "algo": args.algo, "seed": args.seed}
+    dataset = getattr(args, "dataset", None)
+    overrides = {"synth": str(args.synth), "algo": args.algo, "seed": args.seed,
+                 "dataset": None if dataset is None else str(dataset)}
     saved_path = Path(args.out) / CONFIG_FILE
     if not saved_path.is_file():
         return load_config(args.config, **overrides)
@@ -130,10 +144,21 @@ def _differences(saved: dict[str, Any], requested: dict[str, Any], prefix: str =
     return found
 
 
+def describe_plan(config: TrainConfig) -> str:
+    """What the run will do, in words: what it imitates, and the stages after that for this synth."""
+    in_process = renders_in_process(find_definition(config.synth))
+    steps = plan(config, in_process)
+    source = f"the recordings of {config.dataset}" if config.dataset else "the oracle's episodes"
+    more = [f"{config.imitation.dagger_rounds} DAgger round(s)"] if "dagger1" in steps else []
+    more += [config.algo] if "rl" in steps else []
+    alone = "" if in_process else f" ({config.synth} cannot render in-process: the data set is the whole training)"
+    return f"training {config.synth}: imitation of {source}" + "".join(f" + {m}" for m in more) + alone
+
+
 def run_train(args: argparse.Namespace) -> int:
     """`synthmatch train`: train or resume, then print the summary table; returns the exit status."""
     config = resolve_config(args)
-    print(f"training {config.synth} with imitation + {config.algo} (seed {config.seed}) in {args.out}")
+    print(describe_plan(config), f"(seed {config.seed}) in {args.out}")
     report = train(config, args.out)
     print(format_run_summary(report, args.out))
     return 0
