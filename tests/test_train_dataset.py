@@ -153,7 +153,9 @@ def test_a_run_from_a_data_set_exports_to_a_model_folder(dataset_run: tuple[Path
     assert action.shape == (1, len(metadata.parameter_names)) and np.all(np.abs(action) <= 1.0)
 
 
-def test_a_data_set_of_another_definition_is_refused_naming_both(tmp_path: Path) -> None:
+def test_a_data_set_of_another_definition_is_refused_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     nekobi = find_definition("nekobi")
     folder = tmp_path / "nekobi"
     write_manifest(folder, Manifest.for_definition(nekobi, seed=0, patches=8, source="render"))
@@ -161,7 +163,11 @@ def test_a_data_set_of_another_definition_is_refused_naming_both(tmp_path: Path)
                               dataset=folder)
     with pytest.raises(DatasetError, match="'nekobi'.*sha256.*'builtin'.*sha256"):
         train_module.run_train(args)
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()  # refused before any work
+    capsys.readouterr()
+    assert main(["train", "--synth", "builtin", "--dataset", str(folder), "--out", str(tmp_path / "run")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "'nekobi'" in error and "'builtin'" in error
 
 
 def test_an_external_synth_trains_from_its_recordings_alone_and_exports(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.imitation_stage import imitate
 from synthmatch.training.rl_stage import reinforce, rl_env_settings
 from synthmatch.training.run_summary import format_run_summary
+from synthmatch.training.targets import open_recordings
 from synthmatch.training.training_run import (
     CONFIG_FILE,
     SUMMARY_FILE,
@@ -100,6 +101,8 @@ def summary(config: TrainConfig, state: RunState) -> dict[str, Any]:
 def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir`` with ``config``; writes config.toml and summary.json, returns it."""
     run_dir = Path(run_dir)
+    if config.dataset:  # a data set of another synth is refused before the run folder is made
+        open_recordings(config.dataset, find_definition(config.synth))
     run_dir.mkdir(parents=True, exist_ok=True)
     run = TrainingRun(config, run_dir, progress)
     (run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
