@@ -12,6 +12,7 @@ from typing import get_args
 from synthmatch import __version__
 from synthmatch.daemon.config import add_daemon_arguments
 from synthmatch.daemon.live_rig import MidiApi
+from synthmatch.dataset_command import add_dataset_command
 from synthmatch.definitions import DefinitionError, iter_definition_files, load_definition
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES
 from synthmatch.model_choice import SEARCH_WITHOUT_MODEL, choose_matcher
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     vst3.add_argument("--all", action="store_true", help="also take the parameters the plugin says are not automatable")
     vst3.set_defaults(run=cmd_import_vst3)
     _add_offline_commands(sub)
+    add_dataset_command(sub)
     _add_live_commands(sub)
     return parser
 

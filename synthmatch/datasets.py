@@ -288,6 +288,15 @@ def read_shard(path: str | Path, manifest: Manifest, shard: int) -> Shard:
     return data
 
 
+def shard_counts(path: str | Path) -> tuple[int, int, int]:
+    """How many patches the shard file ``path`` kept, skipped as silent and as broken (reads no audio)."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return len(arrays["index"]), len(arrays["skipped_silent"]), len(arrays["skipped_broken"])
+    except (OSError, KeyError, ValueError) as err:
+        raise DatasetError(f"{path}: cannot read the shard ({err}); delete it and resume the data set") from None
+
+
 _SHARD_ARRAYS = ("index", "params", "note", "audio", "skipped_silent", "skipped_broken")
 
 
