@@ -5,7 +5,9 @@ state and log): :func:`~synthmatch.training.imitation_stage.imitate` and
 :func:`~synthmatch.training.rl_stage.reinforce`; :func:`train` runs those of the plan not done yet.
 
 A run follows a fixed plan of steps, ``bc``, ``dagger1`` .. ``daggerN``, ``rl``, and writes a checkpoint after
-each imitation step and every ``checkpoint_interval`` RL transitions. Run the same command again with the same
+each imitation step and every ``checkpoint_interval`` RL transitions. With a data set (``--dataset``), ``dataset``
+(:mod:`synthmatch.training.dataset_stage`, checkpointed every ``[pairs] checkpoint_updates`` updates) replaces
+``bc``, and is the only step for a synth that cannot render in-process. Run the same command again with the same
 ``--out`` and an interrupted run resumes from its newest checkpoint; a finished one just prints its summary.
 
 Run folder (``--out RUN_DIR``), read by ``synthmatch export``:
@@ -13,14 +15,15 @@ Run folder (``--out RUN_DIR``), read by ``synthmatch export``:
 ========================= =====================================================================================
 path                      content
 ========================= =====================================================================================
-config.toml               the whole :class:`~synthmatch.training.config.TrainConfig` (after --synth/--algo/--seed)
+config.toml               the whole :class:`~synthmatch.training.config.TrainConfig` (after --synth/--algo/--seed
+                          /--dataset)
 checkpoints/latest.pt     the newest checkpoint (torch, ``weights_only`` loadable, replaced atomically): the
                           "observer" and "policy" state dicts, "definition_sha256", "features" (FeatureSettings
                           dict), "max_step", "networks", "done" (plan steps finished), "env_steps",
-                          "rl_env_steps", "updates", "seconds", "stages" (figures of each finished step, and
-                          "untrained"), "evaluation" (the newest validation), "imitation_optimiser", "algorithm"
-                          (the RL algorithm's state, None before RL), "random" (torch, Python and numpy generator
-                          states), "resumes"
+                          "rl_env_steps", "pair_updates", "updates", "seconds", "stages" (figures of each finished
+                          step, and "untrained"), "evaluation" (the newest validation), "imitation_optimiser",
+                          "algorithm" (the RL algorithm's state, None before RL), "random" (torch, Python and
+                          numpy generator states), "resumes"
 summary.json              written at the end: one row per stage (env steps, updates, seconds, validation median
                           distance and success rate, action MSE, speed) plus the totals
 tb/                       TensorBoard logs against gradient updates: imitation/*, rl/*, validation/*, speed/*,
