@@ -75,6 +75,7 @@ def learn_from_dataset(run: TrainingRun) -> None:
                 bar.set_postfix(mse=f"{errors[-1]:.3f}")
             bar.update(1)
             if run.state.pair_updates % config.checkpoint_updates == 0 and run.state.pair_updates < config.updates:
+                run.log("validation/action_mse_held_out", run.imitation.action_mse(validation))  # overfitting shows
                 run.checkpoint()
     held_out_mse = run.imitation.action_mse(validation)
     run.log("validation/action_mse_held_out", held_out_mse)
