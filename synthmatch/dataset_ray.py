@@ -114,17 +114,16 @@ class RayRenderer:
         check_answers(address)
         self._ray = ray = join_cluster(address)
         try:
-            count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if workers is not None and workers > cpus:  # the actors beyond would wait for a CPU for ever
+                raise RayUnavailable(f"--workers {workers} asks for more actors than the cluster at {address} has "
+                                     f"CPUs ({cpus}); give at most {cpus}, or add nodes")
+            count = workers or max(1, cpus)
             actor = ray.remote(num_cpus=1)(SynthWorker)
             self._actors = [actor.remote(definition) for _ in range(count)]
         except BaseException:
             ray.shutdown()
             raise
-
-    @property
-    def workers(self) -> int:
-        """Number of actors."""
-        return len(self._actors)
 
     def render(self, manifest: Manifest, shards: Sequence[int]) -> Iterator[tuple[int, Shard]]:
         """Render ``shards`` across the actors, yielding each as it is finished; a worker's error says which."""

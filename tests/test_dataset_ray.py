@@ -83,3 +83,11 @@ def test_an_address_that_answers_but_is_no_ray_head_is_a_clear_error(tmp_path: P
     assert errors == [f"synthmatch dataset: error: something answers at {address}, but no Ray cluster joined within "
                       "10 s; give the address that `ray start --head` printed (HOST:PORT of the head)"]
     assert not (tmp_path / "d" / "shards").exists() or not any((tmp_path / "d" / "shards").iterdir())
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_refused_not_a_hang(ray_address: str, tmp_path: Path) -> None:
+    result = dataset(tmp_path / "d", "builtin", "--ray", ray_address, "--workers", "3", timeout=HANG_S)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("synthmatch dataset: error:")]
+    assert errors == [f"synthmatch dataset: error: --workers 3 asks for more actors than the cluster at {ray_address} "
+                      "has CPUs (2); give at most 2, or add nodes"]
