@@ -223,3 +223,14 @@ def test_eval_takes_a_data_sets_held_out_recordings_as_targets_with_their_patch(
     np.testing.assert_allclose(np.stack([t.params for t in targets if t.params is not None]), params)
     assert [t.note for t in targets] == notes.tolist()
     assert held_out_rows(np.array([0, 5, 10, 11]), 5).tolist() == [True, True, True, False]
+
+
+def test_eval_dataset_matches_the_held_out_recordings(
+    builtin_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "--synth", "builtin", "--dataset", str(builtin_dataset), "--methods", "random",
+                 "--budgets", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    held = int(held_out_rows(kept_patches(builtin_dataset)).sum())
+    assert report["targets"]["kind"] == "dataset" and report["targets"]["count"] == held == len(report["rows"])
+    assert all(row["param_mae"] is not None and row["target"].startswith("patch-") for row in report["rows"])
