@@ -154,6 +154,9 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                             "registry (default: the configuration's)")
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder; an existing run resumes")
     train.add_argument("--seed", type=int, help="random seed (default: the configuration's)")
+    train.add_argument("--dataset", type=Path, metavar="DIR",
+                       help="imitate pairs of this data set's recordings first (`synthmatch dataset`); for an "
+                            "external synth, the whole training")
     train.set_defaults(run=cmd_train)
 
     export = sub.add_parser("export", help="export a training run to ONNX (observer, policy, metadata)")
@@ -189,6 +192,8 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     targets = ev.add_mutually_exclusive_group()
     targets.add_argument("--targets", type=Path, metavar="DIR", help="a folder of target audio files")
     targets.add_argument("--random", type=int, metavar="N", help="N random held-out patches (default 256)")
+    targets.add_argument("--dataset", type=Path, metavar="DIR",
+                         help="the held-out recordings of a data set (patch numbers that are multiples of 10)")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the targets and methods (default 1234)")
     ev.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: the shipped one)")
     ev.add_argument("--methods", default=",".join(DEFAULT_EVAL_METHODS),

@@ -1,7 +1,8 @@
 """The training configuration: one dataclass tree, loaded from TOML, logged whole with every run.
 
 A configuration file holds the top-level fields of :class:`TrainConfig` and one table per section
-(``[networks]``, ``[imitation]``, ``[rl]``, and the algorithms' own tables ``[sac]``, ``[td3]``, ``[probe]``).
+(``[networks]``, ``[imitation]``, ``[pairs]``, ``[rl]``, and the algorithms' own tables ``[sac]``, ``[td3]``,
+``[probe]``).
 Every key is checked by the loader both wings share (:mod:`synthmatch.settings_loader`): an unknown one is
 refused with a "did you mean", a value of the wrong type or range names the file, the key, the value and the
 valid range. ``--config`` takes a path or the name of a shipped configuration
@@ -27,6 +28,7 @@ from synthmatch.training.environment import DEFAULT_MAX_STEP
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.probe import ProbeConfig
 from synthmatch.training.sac import SacConfig
+from synthmatch.training.targets import DATASET_HELD_OUT_EVERY
 from synthmatch.training.td3 import Td3Config
 
 
@@ -62,6 +64,29 @@ class ImitationConfig:
             raise ValueError(f"bc_samples ({self.bc_samples}) must be at least batch_size ({self.batch_size})")
         if not 0.0 <= self.hindsight <= 1.0:
             raise ValueError(f"hindsight {self.hindsight} is outside [0, 1]: it is a fraction of each minibatch")
+
+
+@dataclass(frozen=True)
+class PairsConfig:
+    """Imitation from a data set's recordings (``dataset``): pairs of recordings, one the target, one the current.
+
+    The minibatches' size and the learning rate are ``[imitation]``'s ``batch_size`` and ``lr``.
+    """
+
+    updates: int = 8000
+    """Gradient steps on pairs drawn from the training recordings."""
+    held_out_every: int = DATASET_HELD_OUT_EVERY
+    """Recordings whose patch number is a multiple of this are held out for validation (never trained on)."""
+    validation_pairs: int = 1024
+    """Fixed pairs of held-out recordings on which the action MSE is reported."""
+    checkpoint_updates: int = 1000
+    """Updates between two checkpoints within the stage (an interrupted run resumes from the newest)."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self, ("updates", "validation_pairs", "checkpoint_updates"))
+        if self.held_out_every < 2:
+            raise ValueError(f"held_out_every must be at least 2 (every 2nd recording held out), got "
+                             f"{self.held_out_every}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +127,9 @@ class TrainConfig:
     """Seed of every random stream: networks, episodes, exploration, minibatches."""
     synth: str = "builtin"
     """Synth definition name or TOML path (the command's --synth replaces it)."""
+    dataset: str = ""
+    """Data set folder (``synthmatch dataset``) to imitate pairs of recordings from before any other stage; "" for
+    none (the command's --dataset replaces it). A relative path is taken from the working directory."""
     algo: str = "sac"
     """RL algorithm after imitation, a key of ALGORITHMS (the command's --algo replaces it)."""
     num_envs: int = 16
@@ -120,6 +148,8 @@ class TrainConfig:
     """Sizes of the observer, the policy and the critics."""
     imitation: ImitationConfig = field(default_factory=ImitationConfig)
     """The imitation warm start."""
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    """Imitation from the data set's recordings (used when ``dataset`` is given)."""
     rl: RLConfig = field(default_factory=RLConfig)
     """The RL fine-tune's loop."""
     sac: SacConfig = field(default_factory=SacConfig)

@@ -1,15 +1,16 @@
 """`synthmatch eval`: every method at every budget on the same targets, in one process, measured the same way.
 
-Targets are either a seeded held-out set of random patches (their patch is known, so parameter MAE is reported) or a
-folder of recordings (the patch is unknown: ``param_mae`` is null). Random targets are drawn by the training
-environment's own rules (:meth:`MatchTask.start`: a note uniform over the playable range, a uniform quantised patch,
-drawn again while it peaks below AUDIBLE_PEAK_DB) from the stream ``SeedSequence([seed, HELD_OUT_STREAM])``, one
-child per target, which training never draws from (it seeds with plain integers), so the first k of N targets are
-the same for every N. A recording is prepared as ``synthmatch match`` prepares it
-(:mod:`synthmatch.prepared_target`): the synth holds its note as long as the recording's is held, at its estimated
-pitch, and the best patch's output level is set to the recording's loudness. Every method starts from the
-definition's default patch (see :mod:`synthmatch.match_methods`), and each (target, method, budget) has its own
-random stream.
+Targets are either a seeded held-out set of random patches (their patch is known, so parameter MAE is reported), a
+folder of recordings (the patch is unknown: ``param_mae`` is null), or the held-out recordings of a data set
+(``--dataset``: patch numbers that are multiples of DATASET_HELD_OUT_EVERY, at their own note, patch known). Random
+targets are drawn by the training environment's own rules (:meth:`MatchTask.start`: a note uniform over the playable
+range, a uniform quantised patch, drawn again while it peaks below AUDIBLE_PEAK_DB) from the stream
+``SeedSequence([seed, HELD_OUT_STREAM])``, one child per target, which training never draws from (it seeds with
+plain integers), so the first k of N targets are the same for every N. A recording is prepared as
+``synthmatch match`` prepares it (:mod:`synthmatch.prepared_target`): the synth holds its note as long as the
+recording's is held, at its estimated pitch, and the best patch's output level is set to the recording's loudness.
+Every method starts from the definition's default patch (see :mod:`synthmatch.match_methods`), and each (target,
+method, budget) has its own random stream.
 
 Each row: ``method``, ``budget``, ``target``, ``note``, ``note_seconds``, ``distance_start``, ``distance`` (primary,
 nepers), ``renders``, ``seconds``, ``lsd_db``, ``mfcc_l1``, ``spectral_convergence`` (of the best patch's sound),
@@ -48,7 +49,14 @@ from synthmatch.prepared_target import PreparedTarget, level_of
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import DEFAULT_SUCCESS_THRESHOLD
 from synthmatch.training.eval_figures import plot_evaluation
-from synthmatch.training.targets import HELD_OUT_STREAM, Target, folder_targets, random_targets
+from synthmatch.training.targets import (
+    DATASET_HELD_OUT_EVERY,
+    HELD_OUT_STREAM,
+    Target,
+    dataset_targets,
+    folder_targets,
+    random_targets,
+)
 
 #: Second seed word of the methods' streams: default_rng([seed, METHOD_STREAM, crc32(method), budget, target]).
 METHOD_STREAM = 0xBA5E
@@ -209,6 +217,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.targets is not None:
         targets = folder_targets(synth, args.targets)
         described: dict[str, Any] = {"kind": "folder", "path": str(args.targets), "count": len(targets)}
+    elif getattr(args, "dataset", None) is not None:
+        targets = dataset_targets(synth, args.dataset)
+        described = {"kind": "dataset", "path": str(args.dataset), "count": len(targets),
+                     "held_out_every": DATASET_HELD_OUT_EVERY}
     else:
         count = DEFAULT_RANDOM_TARGETS if args.random is None else args.random
         targets = random_targets(synth, count, args.seed)

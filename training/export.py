@@ -220,7 +220,7 @@ def load_run(run_dir: Path) -> TrainedRun:
     """
     from synthmatch.training.checkpoints import checkpoint_path, load_checkpoint
     from synthmatch.training.config import load_config
-    from synthmatch.training.training_run import CONFIG_FILE, plan
+    from synthmatch.training.training_run import CONFIG_FILE, plan, renders_in_process
 
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
@@ -243,7 +243,8 @@ def load_run(run_dir: Path) -> TrainedRun:
     policy = Policy(config.networks.embed_dim, count, config.networks.hidden)
     policy.load_state_dict(state["policy"])
     progress = {key: state[key] for key in ("seconds", "env_steps", "updates", "stages", "done")}
-    training = {**config.to_dict(), **progress, "complete": set(plan(config)) <= set(state["done"])}
+    complete = set(plan(config, renders_in_process(definition))) <= set(state["done"])
+    training = {**config.to_dict(), **progress, "complete": complete}
     return TrainedRun(definition, features, config.networks, float(state["max_step"]), config.episode_steps,
                       observer, policy, training, dict(state["evaluation"]))
 
@@ -253,13 +254,20 @@ def run_export(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     metadata = describe_model(run.definition, run.features, run.networks.to_dict(), run.max_step, run.training)
     written = export_networks(run.observer, run.policy, None, metadata, args.out)
-    figures = measure_model(written, run.definition, targets=EVALUATION_TARGETS, steps=run.episode_steps)
+    figures = None
+    if run.definition.kind != "external":  # matching needs renders; an external synth is measured live
+        figures = measure_model(written, run.definition, targets=EVALUATION_TARGETS, steps=run.episode_steps)
     evaluation = {"training": run.evaluation, "export": figures}
     out_dir = write_metadata(written.folder, {**metadata, "evaluation": evaluation}).folder
     size_mb = sum(path.stat().st_size for path in out_dir.iterdir()) / 1e6
     if not run.training["complete"]:
         print(f"note: {args.run_dir} has not finished (done: {', '.join(run.training['done']) or 'nothing'}); "
               "this exports its newest checkpoint")
+    if figures is None:
+        print(f"exported {args.run_dir} to {out_dir} ({size_mb:.1f} MB): {run.definition.name} cannot render "
+              f"in-process, so the export is not measured by matching; action MSE on held-out pairs of recordings "
+              f"{run.evaluation.get('action_mse_held_out', float('nan')):.3f}")
+        return 0
     print(f"exported {args.run_dir} to {out_dir} ({size_mb:.1f} MB): on {figures['targets']} held-out targets the "
           f"median distance goes {figures['distance_start_median']:.3f} -> {figures['distance_median']:.3f} in "
           f"{figures['steps']} steps, success {100 * figures['success_rate']:.0f}%")

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +39,20 @@ from synthmatch.training.networks import Policy
 
 Actor = Callable[[Mapping[str, npt.NDArray[Any]]], npt.NDArray[np.float32]]
 """Actions [B, P] in [-1, 1] for a batched observation (target, current [B, n_mels, frames], params [B, P])."""
-NoteGroups = tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.intp], npt.NDArray[np.intp]]
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""A labelled minibatch, float32 tensors: target and current mel [B, n_mels, frames], params [B, P], oracle [B, P]."""
+
+
+class LabelledStates(Protocol):
+    """States whose oracle step is known, by row: :class:`Demonstrations`, or pairs of recordings."""
+
+    def __len__(self) -> int:
+        """States held."""
+        ...
+
+    def tensors(self, rows: slice) -> Batch:
+        """The :data:`Batch` of ``rows``."""
+        ...
 
 
 def oracle_actions(
@@ -46,6 +60,34 @@ def oracle_actions(
 ) -> npt.NDArray[np.float32]:
     """The oracle step a* = clip((target_params - params) / max_step, -1, 1): [B, P] from params, targets [B, P]."""
     return np.clip((target_params - params) / max_step, -1.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NoteGroups:
+    """Rows grouped by note, to draw for any row another row at the same note (hindsight targets, recorded pairs)."""
+
+    order: npt.NDArray[np.intp]
+    """The rows sorted by note."""
+    notes: npt.NDArray[np.int64]
+    """The distinct notes, ascending."""
+    first: npt.NDArray[np.intp]
+    """Each distinct note's first position in ``order``."""
+    count: npt.NDArray[np.intp]
+    """How many rows each distinct note has."""
+
+    @classmethod
+    def of(cls, notes: npt.NDArray[np.integer]) -> NoteGroups:
+        """The groups of ``notes[N]`` (row i plays notes[i])."""
+        order = np.argsort(notes, kind="stable")
+        distinct, first, count = np.unique(notes[order], return_index=True, return_counts=True)
+        return cls(order, distinct.astype(np.int64), first, count)
+
+    def draw(self, notes: npt.NDArray[np.integer], rng: np.random.Generator) -> npt.NDArray[np.intp]:
+        """For each of ``notes[B]`` (each one a note of the grouped rows), a uniform row at that note: [B]."""
+        group = np.searchsorted(self.notes, notes)
+        picked: npt.NDArray[np.intp] = self.order[self.first[group] + (rng.random(len(group)) * self.count[group])
+                                                  .astype(np.intp)]
+        return picked
 
 
 class Demonstrations:
@@ -88,7 +130,7 @@ class Demonstrations:
         """The oracle steps [B, P] of ``rows``."""
         return oracle_actions(self.params[rows], self.target_params[rows], self.max_step)
 
-    def tensors(self, rows: npt.NDArray[np.intp] | slice) -> tuple[torch.Tensor, ...]:
+    def tensors(self, rows: npt.NDArray[np.intp] | slice) -> Batch:
         """float32 tensors (target mel, current mel, params, oracle action) of ``rows``."""
         return (
             torch.from_numpy(self.target[rows].astype(np.float32)),
@@ -97,7 +139,7 @@ class Demonstrations:
             torch.from_numpy(self.actions(rows)),
         )
 
-    def sample(self, batch_size: int, rng: np.random.Generator, hindsight: float) -> tuple[torch.Tensor, ...]:
+    def sample(self, batch_size: int, rng: np.random.Generator, hindsight: float) -> Batch:
         """A uniform minibatch as :meth:`tensors`, with a ``hindsight`` fraction of its targets replaced.
 
         A replaced row's target becomes the current sound of another stored state at the same note, whose patch
@@ -108,20 +150,16 @@ class Demonstrations:
         target, current, params, action = self.tensors(rows)
         swapped = np.flatnonzero(rng.random(batch_size) < hindsight)
         if swapped.size:
-            order, notes, first, count = self._note_groups()
-            group = np.searchsorted(notes, self.notes[rows[swapped]])
-            others = order[first[group] + (rng.random(swapped.size) * count[group]).astype(np.intp)]
+            others = self._note_groups().draw(self.notes[rows[swapped]], rng)
             target[swapped] = torch.from_numpy(self.current[others].astype(np.float32))
             action[swapped] = torch.from_numpy(oracle_actions(self.params[rows[swapped]], self.params[others],
                                                               self.max_step))
         return target, current, params, action
 
     def _note_groups(self) -> NoteGroups:
-        """The stored rows sorted by note; the distinct notes (ascending), each one's first position and count."""
+        """The stored rows grouped by note (computed once per size)."""
         if self._by_note is None:
-            order = np.argsort(self.notes[: self.size], kind="stable")
-            notes, first, count = np.unique(self.notes[order], return_index=True, return_counts=True)
-            self._by_note = (order, notes, first, count)
+            self._by_note = NoteGroups.of(self.notes[: self.size])
         return self._by_note
 
 
@@ -185,7 +223,11 @@ class Imitation:
 
     def update(self, data: Demonstrations, rng: np.random.Generator) -> float:
         """One Adam step on a minibatch drawn from ``data`` (see :meth:`Demonstrations.sample`); its action MSE."""
-        loss, action_mse = self.loss(*data.sample(self.config.batch_size, rng, self.config.hindsight))
+        return self.step(data.sample(self.config.batch_size, rng, self.config.hindsight))
+
+    def step(self, batch: Batch) -> float:
+        """One Adam step on ``batch``; its action MSE."""
+        loss, action_mse = self.loss(*batch)
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.optimiser.step()
@@ -197,7 +239,7 @@ class Imitation:
         return float(np.mean(errors[-max(1, updates // 10):]))
 
     @torch.no_grad()
-    def action_mse(self, data: Demonstrations, chunk: int = 256) -> float:
+    def action_mse(self, data: LabelledStates, chunk: int = 256) -> float:
         """Mean action MSE of the deterministic policy against the oracle over every state in ``data``."""
         total = 0.0
         for start in range(0, len(data), chunk):

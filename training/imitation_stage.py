@@ -31,7 +31,7 @@ def imitate(run: TrainingRun, env: EnvWorker, steps: list[str]) -> None:
     data = Demonstrations(capacity, run.mel_shape, run.params, run.config.max_step)
     held_out = Demonstrations(config.validation_samples, run.mel_shape, run.params, run.config.max_step)
     collect(env, held_out, config.validation_samples, stream_seed(seed, HELD_OUT_STREAM), None)
-    if steps[0] != "bc":  # resumed: the oracle's states again, from their seed
+    if "bc" in run.state.done:  # resumed: the oracle's states again, from their seed
         collect(env, data, config.bc_samples, stream_seed(seed, BC_STREAM), None)
     for step in steps:
         started, env_steps = time.perf_counter(), run.state.env_steps

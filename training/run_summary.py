@@ -26,6 +26,11 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _success(figures: Mapping[str, Any]) -> str:
+    """The success rate of a stage's validation as a percentage, "-" where there was none."""
+    return "-" if "success_rate" not in figures else f"{100 * figures['success_rate']:.0f}%"
+
+
 def format_run_summary(report: Mapping[str, Any], run_dir: str | Path) -> str:
     """The end-of-training table of ``report`` (summary.json's content) for the run in ``run_dir``.
 
@@ -37,22 +42,27 @@ def format_run_summary(report: Mapping[str, Any], run_dir: str | Path) -> str:
     rows = [header]
     before: float | None = None
     for stage in report["stages"]:
-        after = float(stage["distance_median"])
-        change = f"{after:.3f}" if before is None else f"{before:.3f} -> {after:.3f}"
+        after = stage.get("distance_median")
+        change = "-" if after is None else f"{after:.3f}" if before is None else f"{before:.3f} -> {after:.3f}"
         rows.append((stage["stage"], str(stage["env_steps"]), str(stage["updates"]), format_duration(stage["seconds"]),
-                     change, f"{100 * stage['success_rate']:.0f}%"))
+                     change, _success(stage)))
         before = after
     first, final = report["stages"][0], report["final"]
+    total = "-" if "distance_median" not in final else \
+        f"{first['distance_median']:.3f} -> {final['distance_median']:.3f}"
     rows.append(("total", str(report["env_steps"]), str(report["updates"]), format_duration(report["seconds"]),
-                 f"{first['distance_median']:.3f} -> {final['distance_median']:.3f}",
-                 f"{100 * final['success_rate']:.0f}%"))
+                 total, _success(final)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
                        enumerate(zip(row, widths, strict=True))) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.insert(-1, lines[1])
-    lines.append(f"distance: validation median, nepers (the default patch it starts from: "
-                 f"{final['distance_start_median']:.3f})")
+    if "distance_median" in final:
+        lines.append(f"distance: validation median, nepers (the default patch it starts from: "
+                     f"{final['distance_start_median']:.3f})")
+    else:  # an external synth: nothing renders, so no validation by matching
+        lines.append(f"distance: none ({report['synth']} cannot render in-process); action MSE on held-out pairs of "
+                     f"recordings: {final.get('action_mse_held_out', float('nan')):.3f}")
     lines += [
         f"checkpoint:  {checkpoint_path(run)}",
         f"summary:     {run / SUMMARY_NAME}",

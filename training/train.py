@@ -5,7 +5,9 @@ state and log): :func:`~synthmatch.training.imitation_stage.imitate` and
 :func:`~synthmatch.training.rl_stage.reinforce`; :func:`train` runs those of the plan not done yet.
 
 A run follows a fixed plan of steps, ``bc``, ``dagger1`` .. ``daggerN``, ``rl``, and writes a checkpoint after
-each imitation step and every ``checkpoint_interval`` RL transitions. Run the same command again with the same
+each imitation step and every ``checkpoint_interval`` RL transitions. With a data set (``--dataset``), ``dataset``
+(:mod:`synthmatch.training.dataset_stage`, checkpointed every ``[pairs] checkpoint_updates`` updates) replaces
+``bc``, and is the only step for a synth that cannot render in-process. Run the same command again with the same
 ``--out`` and an interrupted run resumes from its newest checkpoint; a finished one just prints its summary.
 
 Run folder (``--out RUN_DIR``), read by ``synthmatch export``:
@@ -13,14 +15,15 @@ Run folder (``--out RUN_DIR``), read by ``synthmatch export``:
 ========================= =====================================================================================
 path                      content
 ========================= =====================================================================================
-config.toml               the whole :class:`~synthmatch.training.config.TrainConfig` (after --synth/--algo/--seed)
+config.toml               the whole :class:`~synthmatch.training.config.TrainConfig` (after --synth/--algo/--seed
+                          /--dataset)
 checkpoints/latest.pt     the newest checkpoint (torch, ``weights_only`` loadable, replaced atomically): the
                           "observer" and "policy" state dicts, "definition_sha256", "features" (FeatureSettings
                           dict), "max_step", "networks", "done" (plan steps finished), "env_steps",
-                          "rl_env_steps", "updates", "seconds", "stages" (figures of each finished step, and
-                          "untrained"), "evaluation" (the newest validation), "imitation_optimiser", "algorithm"
-                          (the RL algorithm's state, None before RL), "random" (torch, Python and numpy generator
-                          states), "resumes"
+                          "rl_env_steps", "pair_updates", "updates", "seconds", "stages" (figures of each finished
+                          step, and "untrained"), "evaluation" (the newest validation), "imitation_optimiser",
+                          "algorithm" (the RL algorithm's state, None before RL), "random" (torch, Python and
+                          numpy generator states), "resumes"
 summary.json              written at the end: one row per stage (env steps, updates, seconds, validation median
                           distance and success rate, action MSE, speed) plus the totals
 tb/                       TensorBoard logs against gradient updates: imitation/*, rl/*, validation/*, speed/*,
@@ -46,12 +49,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synthmatch.definitions import find_definition
 from synthmatch.training.config import TrainConfig, load_config
+from synthmatch.training.dataset_stage import learn_from_dataset
 from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.imitation_stage import imitate
 from synthmatch.training.rl_stage import reinforce, rl_env_settings
 from synthmatch.training.run_summary import format_run_summary
-from synthmatch.training.training_run import CONFIG_FILE, SUMMARY_FILE, RunState, TrainingRun
+from synthmatch.training.targets import open_recordings
+from synthmatch.training.training_run import (
+    CONFIG_FILE,
+    SUMMARY_FILE,
+    RunState,
+    TrainingRun,
+    plan,
+    renders_in_process,
+)
 
 
 def run_stages(run: TrainingRun) -> RunState:
@@ -62,9 +75,12 @@ def run_stages(run: TrainingRun) -> RunState:
     config = run.config
     settings = EnvSettings(config.num_envs, config.synth, config.episode_steps, config.max_step,
                            augment=config.augment)
-    rl_settings = rl_env_settings(config, settings)  # checked before any work: a missing folder fails at once
+    # checked before any work: a missing folder fails at once
+    rl_settings = rl_env_settings(config, settings) if "rl" in remaining else settings
     with run.open_log():  # closed however the stages end: its files flushed, its writer thread gone
-        imitation_steps = [step for step in remaining if step != "rl"]
+        if remaining[0] == "dataset":
+            learn_from_dataset(run)
+        imitation_steps = [step for step in remaining if step not in ("dataset", "rl")]
         if imitation_steps:
             with EnvWorker(settings) as env:
                 imitate(run, env, imitation_steps)
@@ -87,6 +103,8 @@ def summary(config: TrainConfig, state: RunState) -> dict[str, Any]:
 def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir`` with ``config``; writes config.toml and summary.json, returns it."""
     run_dir = Path(run_dir)
+    if config.dataset:  # a data set of another synth is refused before the run folder is made
+        open_recordings(config.dataset, find_definition(config.synth))
     run_dir.mkdir(parents=True, exist_ok=True)
     run = TrainingRun(config, run_dir, progress)
     (run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
@@ -102,7 +120,9 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     When ``args.out`` already holds a run, that run's config.toml is the base, and what the command line gives
     must agree with it (a ValueError lists the differences and the fix).
     """
-    overrides = {"synth": str(args.synth), "algo": args.algo, "seed": args.seed}
+    dataset = getattr(args, "dataset", None)
+    overrides = {"synth": str(args.synth), "algo": args.algo, "seed": args.seed,
+                 "dataset": None if dataset is None else str(dataset)}
     saved_path = Path(args.out) / CONFIG_FILE
     if not saved_path.is_file():
         return load_config(args.config, **overrides)
@@ -129,10 +149,21 @@ def _differences(saved: dict[str, Any], requested: dict[str, Any], prefix: str =
     return found
 
 
+def describe_plan(config: TrainConfig) -> str:
+    """What the run will do, in words: what it imitates, and the stages after that for this synth."""
+    in_process = renders_in_process(find_definition(config.synth))
+    steps = plan(config, in_process)
+    source = f"the recordings of {config.dataset}" if config.dataset else "the oracle's episodes"
+    more = [f"{config.imitation.dagger_rounds} DAgger round(s)"] if "dagger1" in steps else []
+    more += [config.algo] if "rl" in steps else []
+    alone = "" if in_process else f" ({config.synth} cannot render in-process: the data set is the whole training)"
+    return f"training {config.synth}: imitation of {source}" + "".join(f" + {m}" for m in more) + alone
+
+
 def run_train(args: argparse.Namespace) -> int:
     """`synthmatch train`: train or resume, then print the summary table; returns the exit status."""
     config = resolve_config(args)
-    print(f"training {config.synth} with imitation + {config.algo} (seed {config.seed}) in {args.out}")
+    print(describe_plan(config), f"(seed {config.seed}) in {args.out}")
     report = train(config, args.out)
     print(format_run_summary(report, args.out))
     return 0

@@ -19,7 +19,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from synthmatch.definitions import find_definition
+from synthmatch.definitions import SynthDefinition, find_definition
+from synthmatch.features import FeatureSettings
 from synthmatch.training.algorithm import ALGORITHMS, Algorithm
 from synthmatch.training.checkpoints import load_checkpoint, random_state, restore_random_state, save_checkpoint
 from synthmatch.training.config import TrainConfig
@@ -39,10 +40,22 @@ def stream_seed(seed: int, stream: int, index: int = 0) -> int:
     return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0] >> 1)
 
 
-def plan(config: TrainConfig) -> list[str]:
-    """The run's steps in order: "bc", "dagger1".."daggerN", and "rl" unless the RL stage has no steps."""
-    steps = ["bc", *(f"dagger{k}" for k in range(1, config.imitation.dagger_rounds + 1))]
+def plan(config: TrainConfig, in_process: bool = True) -> list[str]:
+    """The run's steps in order: "bc" (or "dataset"), "dagger1".."daggerN", and "rl" unless it has no steps.
+
+    With a data set, its pairs ("dataset") replace behaviour cloning on the oracle's rendered episodes; a synth
+    that cannot render in-process (``in_process`` False: an external one) has no other step.
+    """
+    if config.dataset and not in_process:
+        return ["dataset"]
+    dagger = [f"dagger{k}" for k in range(1, config.imitation.dagger_rounds + 1)]
+    steps = ["dataset" if config.dataset else "bc", *dagger]
     return steps + (["rl"] if config.rl.total_env_steps > 0 else [])
+
+
+def renders_in_process(definition: SynthDefinition) -> bool:
+    """Whether the synth renders in this process (builtin, VST3), so that episodes can be played; not external."""
+    return definition.kind != "external"
 
 
 @dataclass
@@ -55,6 +68,8 @@ class RunState:
     """Environment transitions so far, every stage included."""
     rl_env_steps: int = 0
     """Transitions of the RL stage so far."""
+    pair_updates: int = 0
+    """Gradient updates of the data set stage so far (it checkpoints within itself, see PairsConfig)."""
     updates: int = 0
     """Gradient updates so far, every stage included."""
     seconds: float = 0.0
@@ -73,30 +88,35 @@ class TrainingRun:
     def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True) -> None:
         self.config, self.run_dir, self.show_progress = config, Path(run_dir), progress
         self.definition = find_definition(config.synth)
-        self.task = MatchTask(self.definition, max_step=config.max_step)
-        features = self.task.features
-        self.mel_shape = (features.n_mels, features.frames(self.task.render_samples))
+        self.in_process = renders_in_process(self.definition)
+        # An external synth cannot render: no episodes, no validation by matching (see plan)
+        self.task = MatchTask(self.definition, max_step=config.max_step) if self.in_process else None
+        note = self.definition.note
+        self.features = FeatureSettings(sample_rate=note.sample_rate) if self.task is None else self.task.features
+        self.mel_shape = (self.features.n_mels, self.features.frames(note.render_samples))
         self.params = len(self.definition.parameters)
         torch.set_num_threads(1)  # see synthmatch.training.train: the worker has the other core
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng([config.seed, MINIBATCH_STREAM])
         net = config.networks
-        self.observer = build_observer(features, self.mel_shape[1], net)
+        self.observer = build_observer(self.features, self.mel_shape[1], net)
         self.policy = Policy(net.embed_dim, self.params, net.hidden)
         self.imitation = Imitation(self.observer, self.policy, config.imitation)
         self.algorithm: Algorithm | None = None
         self.state = RunState()
         self.writer: SummaryWriter | None = None
         checkpoint = load_checkpoint(self.run_dir)
+        self.resumed = checkpoint is not None
         if checkpoint is not None:
             self._restore(checkpoint)
-        self.validation_start = validation_batch(self.task, config.validation_episodes, config.seed)
+        self.validation_start = (None if self.task is None
+                                 else validation_batch(self.task, config.validation_episodes, config.seed))
         self._started = time.perf_counter()
         self._seconds_before = self.state.seconds
 
     def remaining(self) -> list[str]:
         """The plan's steps not done yet."""
-        return [step for step in plan(self.config) if step not in self.state.done]
+        return [step for step in plan(self.config, self.in_process) if step not in self.state.done]
 
     @contextmanager
     def open_log(self) -> Iterator[SummaryWriter]:
@@ -104,7 +124,7 @@ class TrainingRun:
         however the block ends; the first session records the untrained net."""
         self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.state.updates or None)
         try:
-            if self.state.done:
+            if self.resumed:
                 self.state.resumes += 1
             else:
                 self.writer.add_text("config", "    " + self.config.to_toml().replace("\n", "\n    "))
@@ -130,7 +150,12 @@ class TrainingRun:
         return self.algorithm
 
     def validate(self) -> dict[str, float]:
-        """Validation figures of the current policy, logged to TensorBoard and kept as the newest evaluation."""
+        """Validation figures of the current policy, logged to TensorBoard and kept as the newest evaluation.
+
+        None (an empty dict) for a synth that cannot render in-process: matching needs renders.
+        """
+        if self.task is None or self.validation_start is None:
+            return {}
         result = validate(self.task, self.observer, self.policy, self.validation_start,
                           self.config.episode_steps).to_dict()
         for name, value in result.items():
@@ -150,7 +175,7 @@ class TrainingRun:
         observer, policy = self.algorithm.policy_modules() if self.algorithm else (self.observer, self.policy)
         save_checkpoint(self.run_dir, {
             "observer": observer.state_dict(), "policy": policy.state_dict(),
-            "definition_sha256": self.definition.sha256, "features": self.task.features.to_dict(),
+            "definition_sha256": self.definition.sha256, "features": self.features.to_dict(),
             "max_step": self.config.max_step, "networks": self.config.networks.to_dict(),
             **asdict(self.state),
             "imitation_optimiser": self.imitation.optimiser.state_dict(),
@@ -172,7 +197,7 @@ class TrainingRun:
             self.build_algorithm().load_state_dict(checkpoint["algorithm"])
         restore_random_state(checkpoint["random"], self.rng)
         names = RunState.__dataclass_fields__
-        self.state = RunState(**{name: checkpoint[name] for name in names})
+        self.state = RunState(**{name: checkpoint[name] for name in names if name in checkpoint})  # older: fewer
 
     def bar(self, description: str, total: int, initial: int = 0) -> tqdm:
         """A progress bar on stderr (silent when progress is off)."""
