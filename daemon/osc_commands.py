@@ -191,13 +191,14 @@ class OscCommands:
 
     def match_start(self, client: Client, address: str, *args: Any) -> None:
         """``/synthmatch/match/start [max_steps] [method]`` -> ``/synthmatch/progress <step> <distance>`` after every
-        step, then ``/synthmatch/match/done <steps> <best_distance> <reach> <note_seconds> <gain_db>`` (or an error;
-        the best patch is kept).
+        step, then ``/synthmatch/match/done <steps> <best_distance> <reach> <note_seconds> <gain_db>
+        <start_distance>`` (or an error; the best patch is kept).
 
         ``method`` is any registered one (synthmatch.match_methods); by default the agent, or the search when the
         daemon has no model. ``reach`` says how close the best patch came in one word (synthmatch.reach);
         ``note_seconds`` is how long the synth held its note (the target's), ``gain_db`` the gain to apply after
-        the synth to reach the target's level (synthmatch.output_level)."""
+        the synth to reach the target's level (synthmatch.output_level); ``start_distance`` that of the patch the
+        match started from, so that a controller can say "from 0.52 to 0.11 (close)"."""
         max_steps, method = parse_args(address, args, Arg("max_steps", int, optional=True),
                                        Arg("method", str, optional=True))
 
@@ -207,7 +208,7 @@ class OscCommands:
         def done(outcome: MatchOutcome) -> None:
             if outcome.error is None:
                 self.send(client, MATCH_DONE, outcome.steps, outcome.best_distance, reach_word(outcome.best_distance),
-                          outcome.note_seconds, outcome.gain_db)
+                          outcome.note_seconds, outcome.gain_db, outcome.distance_start)
             else:
                 self.send(client, ERROR_ADDRESS, address,
                           f"the match failed after {outcome.steps} steps, its best patch kept: {outcome.error}")

@@ -76,7 +76,7 @@ class LiveDaemon:
         replies = self.ask("/synthmatch/match/start", steps, until="/synthmatch/match/done")
         progress = [m.params for m in replies if m.address == "/synthmatch/progress"]
         assert [step for step, _ in progress] == list(range(1, steps + 1))
-        done_steps, best, _reach, _note_seconds, _gain_db = replies[-1].params
+        done_steps, best, _reach, _note_seconds, _gain_db, _start = replies[-1].params
         return [distance for _, distance in progress], done_steps, best
 
     def terminate(self) -> str:

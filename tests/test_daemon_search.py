@@ -62,9 +62,10 @@ def test_a_match_by_search_over_osc_ends_closer_than_it_started(no_model_daemon:
     progress = [reply.params for reply in replies if reply.address == "/synthmatch/progress"]
     done = replies[-1]
     assert done.address == "/synthmatch/match/done", done.params
-    steps, best, _reach, _note_seconds, _gain_db = done.params
+    steps, best, _reach, _note_seconds, _gain_db, start = done.params
     assert steps == len(progress) == 23  # 24 renders: the default patch, then 23 steps of the search
-    assert best < default_patch_distance(target_wav, 48) and best == min(distance for _, distance in progress)
+    assert start == pytest.approx(default_patch_distance(target_wav, 48), rel=1e-4)  # done says where it began
+    assert best < start and best == min(distance for _, distance in progress)
 
 
 def default_patch_distance(target_wav: Path, note: int) -> float:

@@ -103,11 +103,12 @@ def test_the_state_shows_idle_then_a_match_as_it_runs(daemon: ViewDaemon, target
         while replies[-1].address != "/synthmatch/match/done":
             replies.append(OscMessage(client.receive(10.0)))
         assert "/synthmatch/match/stopping" in [reply.address for reply in replies]
-        steps, best, reach, _, _ = replies[-1].params
+        steps, best, reach, _, _, start = replies[-1].params
 
     done = daemon.state()
     assert done["state"] == "idle" and done["step"] == steps == len(done["history"]) == len(done["best_history"])
     assert done["best_distance"] == pytest.approx(best, rel=1e-6)
+    assert done["distance_start"] == pytest.approx(start, rel=1e-6) and start >= best  # the view and done agree
     assert done["reach"].startswith(reach + ":")  # the view says in a sentence what the done reply says in a word
     assert done["best_history"] == sorted(done["best_history"], reverse=True)  # best so far never rises
     assert all(b <= d for b, d in zip(done["best_history"], done["history"], strict=True))

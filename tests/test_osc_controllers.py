@@ -112,10 +112,10 @@ def test_oscdump_hears_a_match_that_oscsend_starts(dumps: list[Dump], ports_that
         subscriber.until(r"^/synthmatch/target/loaded ")
         oscsend(daemon.port, "/synthmatch/match/start", "i", 4)
         for dump in (subscriber, notified):  # the subscriber and the --notify target hear the same
-            heard = dump.until(r"^/synthmatch/match/done ifs 4 ")
+            heard = dump.until(r"^/synthmatch/match/done ifsfff 4 ")
             assert [line.split()[2] for line in heard if line.startswith("/synthmatch/progress")] == ["1", "2", "3",
                                                                                                       "4"]
-        assert re.search(r" \"(exact|close|near|far)\"$", heard[-1])
+        assert re.search(r" \"(exact|close|near|far)\"( [-+\d.e]+){3}$", heard[-1])  # note s, gain dB, start
 
         for port in ports_that_never_read:  # fill the list, then one more is refused; the error is heard too
             oscsend(daemon.port, "/synthmatch/subscribe", "i", port)
@@ -180,7 +180,8 @@ def test_the_example_pd_patch_runs_a_match_headless(target_wav: Path, tmp_path: 
         assert f"synthmatch: target loaded {target_wav} 1" in printed
         steps = [int(m) for m in re.findall(r"^synthmatch: progress (\d+) [\d.]+$", printed, re.MULTILINE)]
         assert steps == list(range(1, 9)), printed
-        assert re.search(r"^synthmatch: match done 8 [\d.]+ (exact|close|near|far)$", printed, re.MULTILINE)
+        done = r"^synthmatch: match done 8 [\d.]+ (exact|close|near|far)( [-+\d.e]+){3}$"  # ... note s, gain, start
+        assert re.search(done, printed, re.MULTILINE)
         with SimpleUDPClient("127.0.0.1", daemon.port) as client:  # the daemon ran the match Pd started
             client.send_message("/synthmatch/status", [])
             status = OscMessage(client.receive(5.0))

@@ -136,10 +136,11 @@ def test_a_whole_match_over_udp(client: Client, target: tuple[Path, float],
     progress = [args for address, args in replies if address == "/synthmatch/progress"]
     assert [step for step, _ in progress] == list(range(1, 33))
     assert replies[-1][0] == "/synthmatch/match/done"
-    steps, best, reach, _, _ = replies[-1][1]
+    steps, best, reach, _, _, said_start = replies[-1][1]
     assert steps == 32 and best == pytest.approx(min(d for _, d in progress), rel=1e-6)
     assert reach == reach_word(best)  # the same word as `synthmatch match` says
-    assert best < start_distance
+    assert best < start_distance and said_start == pytest.approx(served[1].snapshot().distance_start, rel=1e-6)
+    assert said_start > best  # the start it reports is the default patch's, not the best
 
     state, step, distance, best_distance, method, _, _ = client.ask_one("/synthmatch/status")[1]
     assert (state, step, method) == ("idle", 32, "agent")
@@ -172,7 +173,7 @@ def test_the_daemon_holds_the_targets_note_and_reports_its_level(
     with AudioFile(str(path), "w", samplerate=base.note.sample_rate, num_channels=1) as file:
         file.write(audio[None])
     client.ask_one("/synthmatch/target/load", str(path), 60)
-    *_, note_seconds, gain_db = client.ask("/synthmatch/match/start", 4, until="/synthmatch/match/done")[-1][1]
+    *_, note_seconds, gain_db, _ = client.ask("/synthmatch/match/start", 4, until="/synthmatch/match/done")[-1][1]
     assert note_seconds == pytest.approx(0.3, abs=0.05) and math.isfinite(gain_db)
     assert client.ask_one("/synthmatch/status")[1][5:] == pytest.approx([note_seconds, gain_db])
     best = served[1].snapshot().best_params
