@@ -63,7 +63,7 @@ def test_a_match_by_search_over_osc_ends_closer_than_it_started(no_model_daemon:
     done = replies[-1]
     assert done.address == "/synthmatch/match/done", done.params
     steps, best, _reach = done.params
-    assert steps == len(progress) == 23  # 24 renders: the default patch, then 23 steps of the search
+    assert steps == len(progress) == 24  # 25 renders: the default patch, then the search's 24
     assert best < default_patch_distance(target_wav, 48) and best == min(distance for _, distance in progress)
 
 
