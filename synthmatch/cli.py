@@ -151,6 +151,8 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                             "registry (default: the configuration's)")
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder; an existing run resumes")
     train.add_argument("--seed", type=int, help="random seed (default: the configuration's)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="where the networks learn (default auto: cuda when torch sees a GPU)")
     train.set_defaults(run=cmd_train)
 
     export = sub.add_parser("export", help="export a training run to ONNX (observer, policy, metadata)")

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from synthmatch.training.actor_critic import observation_tensors
 from synthmatch.training.config import ImitationConfig
 from synthmatch.training.env_worker import EnvWorker
 from synthmatch.training.networks import Policy
@@ -128,10 +129,12 @@ class Demonstrations:
 def network_actor(observer: nn.Module, policy: Policy) -> Actor:
     """The deterministic policy (tanh of the mean, as exported) as an :data:`Actor` on numpy observations."""
 
+    device = next(policy.parameters()).device
+
     @torch.no_grad()
     def act(obs: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float32]:
-        embedding = observer(torch.from_numpy(obs["target"]), torch.from_numpy(obs["current"]))
-        action: npt.NDArray[np.float32] = policy(embedding, torch.from_numpy(obs["params"])).numpy()
+        target, current, params = observation_tensors(obs, device)
+        action: npt.NDArray[np.float32] = policy(observer(target, current), params).cpu().numpy()
         return action
 
     return act
@@ -172,6 +175,7 @@ class Imitation:
 
     def __init__(self, observer: nn.Module, policy: Policy, config: ImitationConfig) -> None:
         self.observer, self.policy, self.config = observer, policy, config
+        self.device = next(policy.parameters()).device
         self.optimiser = torch.optim.Adam([*observer.parameters(), *policy.parameters()], lr=config.lr)
         self.log_std_target = math.log(config.initial_std)
 
@@ -185,7 +189,8 @@ class Imitation:
 
     def update(self, data: Demonstrations, rng: np.random.Generator) -> float:
         """One Adam step on a minibatch drawn from ``data`` (see :meth:`Demonstrations.sample`); its action MSE."""
-        loss, action_mse = self.loss(*data.sample(self.config.batch_size, rng, self.config.hindsight))
+        batch = data.sample(self.config.batch_size, rng, self.config.hindsight)
+        loss, action_mse = self.loss(*(tensor.to(self.device) for tensor in batch))
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.optimiser.step()
@@ -202,7 +207,7 @@ class Imitation:
         total = 0.0
         for start in range(0, len(data), chunk):
             rows = slice(start, min(start + chunk, len(data)))
-            target, current, params, oracle = data.tensors(rows)
+            target, current, params, oracle = (tensor.to(self.device) for tensor in data.tensors(rows))
             action = self.policy(self.observer(target, current), params)
             total += float((action - oracle).square().mean(dim=1).sum())
         return total / len(data)
