@@ -62,31 +62,36 @@ def optimize_with_nevergrad(log: SearchLog, optimizer_name: str, x0: Params, ren
     """Spend ``renders`` renders on nevergrad's ``optimizer_name`` from ``x0[P]`` inside [0, 1], one at a time.
 
     Each candidate is rendered (quantised) and its distance told to nevergrad. An exception of nevergrad itself
-    ends the search with a warning; one from the render (a stop asked for, a synth's error) passes through.
+    ends the search with a RuntimeWarning; one from the render (a stop asked for, a synth's error) passes through.
     """
     ng = nevergrad_module()
     parametrization = ng.p.Array(init=np.asarray(x0, dtype=np.float64), lower=0.0, upper=1.0)
     parametrization.random_state = np.random.RandomState(int(rng.integers(2**31 - 1)))
-    with warnings.catch_warnings():  # scipy's COBYLA warns about nevergrad's default end radius
-        warnings.simplefilter("ignore", UserWarning)
+    before = log.renders
+    with warnings.catch_warnings():  # its inner optimizers (COBYLA, Powell on the MetaModel) warn at every turn
+        warnings.simplefilter("ignore")
         optimizer = ng.optimizers.registry[optimizer_name](parametrization=parametrization, budget=renders,
                                                            num_workers=1)
-        for done in range(renders):
-            try:
-                candidate = optimizer.ask()
-            except Exception as err:  # nevergrad's own failure: keep what was found, say why it stopped
-                return _gave_up(optimizer_name, done, renders, err)
-            distance = float(log.evaluate(np.asarray(candidate.value)[None])[0])
-            try:
-                optimizer.tell(candidate, distance)
-            except Exception as err:
-                return _gave_up(optimizer_name, done + 1, renders, err)
+        failure = _ask_and_tell(optimizer, log, renders)
+    if failure is not None:
+        warnings.warn(f"nevergrad {optimizer_name} failed after {log.renders - before} of {renders} renders "
+                      f"({type(failure).__name__}: {failure}); the best patch so far is kept", RuntimeWarning,
+                      stacklevel=3)
 
 
-def _gave_up(optimizer_name: str, done: int, renders: int, err: Exception) -> None:
-    """Warn that nevergrad failed after ``done`` of ``renders`` renders; the search keeps its best so far."""
-    warnings.warn(f"nevergrad {optimizer_name} failed after {done} of {renders} renders "
-                  f"({type(err).__name__}: {err}); the best patch so far is kept", RuntimeWarning, stacklevel=3)
+def _ask_and_tell(optimizer: Any, log: SearchLog, renders: int) -> Exception | None:
+    """Render ``renders`` candidates of ``optimizer`` into ``log``; nevergrad's own exception, if it fails."""
+    for _ in range(renders):
+        try:
+            candidate = optimizer.ask()
+        except Exception as err:  # nevergrad's own failure: the caller keeps what was found and says why
+            return err
+        distance = float(log.evaluate(np.asarray(candidate.value)[None])[0])
+        try:
+            optimizer.tell(candidate, distance)
+        except Exception as err:
+            return err
+    return None
 
 
 def _scalar(value: Any) -> float:
