@@ -105,5 +105,5 @@ def nevergrad_module() -> Any:
         warnings.simplefilter("ignore")
         import nevergrad
         from nevergrad.optimization import metamodel
-    metamodel.float = _scalar  # type: ignore[attr-defined]  # its module-level name shadows the builtin there
+    metamodel.float = _scalar  # a module-level name there shadows the builtin float in its functions
     return nevergrad
