@@ -14,7 +14,9 @@ EVAL_REAL, EVAL_SEED). Cost, measured on one core of the 2-core dev box (3 targe
 default-size model): the budgets 8+16+32+64+256+1024 add up to 1400 renders or agent steps per target and method;
 an agent step takes about 4.8 ms (render, features, observer, policy), a search render about 2.5 ms, so a target
 takes about 6.5 s for the agent, 6.8 s for agent+refine, 3.6 s for random, 3.3 s for CMA-ES and 20 s in all:
-about 85 minutes for 256 targets and 16 minutes for the 48 real ones.
+about 85 minutes for 256 targets and 16 minutes for the 48 real ones. The nevergrad searches (oneplusone,
+ngopt) add roughly 3 hours for 256 targets (NGOpt's MetaModel at 1024: docs/evaluation.md); --methods leaves
+them out.
 """
 
 from __future__ import annotations
