@@ -72,7 +72,10 @@ def optimize_with_nevergrad(log: SearchLog, optimizer_name: str, x0: Params, ren
         warnings.simplefilter("ignore")
         optimizer = ng.optimizers.registry[optimizer_name](parametrization=parametrization, budget=renders,
                                                            num_workers=1)
-        failure = _ask_and_tell(optimizer, log, renders)
+        try:
+            failure = _ask_and_tell(optimizer, log, renders)
+        finally:  # a stop or a synth's error mid-search must not leave COBYLA's thread waiting for a distance
+            _stop_threads(optimizer)
     if failure is not None:
         warnings.warn(f"nevergrad {optimizer_name} failed after {log.renders - before} of {renders} renders "
                       f"({type(failure).__name__}: {failure}); the best patch so far is kept", RuntimeWarning,
@@ -92,6 +95,21 @@ def _ask_and_tell(optimizer: Any, log: SearchLog, renders: int) -> Exception | N
         except Exception as err:
             return err
     return None
+
+
+def _stop_threads(optimizer: Any) -> None:
+    """Stop the threads in which nevergrad runs scipy's optimizers (COBYLA, Powell), along NGOpt's choices.
+
+    nevergrad stops such a thread only when its optimizer is garbage-collected, and a reference cycle can put
+    that off past the interpreter's exit, which then waits for the thread for ever. A finished thread ignores it.
+    """
+    seen: set[int] = set()
+    while optimizer is not None and id(optimizer) not in seen:
+        seen.add(id(optimizer))
+        thread = getattr(optimizer, "_messaging_thread", None)
+        if thread is not None:
+            thread.stop()
+        optimizer = getattr(optimizer, "optim", None) or getattr(optimizer, "_optim", None)
 
 
 def _scalar(value: Any) -> float:

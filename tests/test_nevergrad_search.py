@@ -3,7 +3,8 @@ a stopped search leaves no optimizer thread behind. (Budgets, seeding and honest
 
 from __future__ import annotations
 
-import gc
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -93,9 +94,26 @@ def test_a_stopped_search_leaves_no_optimizer_thread_behind(
     for step in steps[1:]:
         best, _ = best.update(step.params, step.distance)
     assert result.distance == min(float(best.distance), result.distance_start)
-    gc.collect()
-    for _ in range(50):  # the thread ends once nevergrad's optimizer is collected
+    for _ in range(50):  # the thread ends at once, not when nevergrad's optimizer is garbage-collected
         if threading.active_count() <= before:
             break
         threading.Event().wait(0.1)
     assert threading.active_count() <= before
+
+
+def test_a_process_whose_ngopt_search_was_stopped_exits() -> None:
+    """The interpreter waits at exit for every thread: COBYLA's, left waiting for a distance, must be stopped."""
+    program = (
+        "import numpy as np\n"
+        "from synthmatch.synths import open_synth\n"
+        "from synthmatch.watched_search import run_watched\n"
+        "synth = open_synth('builtin')\n"
+        "target = synth.render(np.random.default_rng(3).random((1, len(synth.parameters))), 60)[0]\n"
+        "asked = []\n"  # a stop at the first candidate: COBYLA's thread is waiting for its first distance
+        "result = run_watched('ngopt', synth, target, 60, 200, np.random.default_rng(0),\n"
+        "                     should_stop=lambda: asked.append(1) or len(asked) > 1)\n"
+        "print(result.renders)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # the start only
