@@ -14,7 +14,9 @@ EVAL_REAL, EVAL_SEED). Cost, measured on one core of the 2-core dev box (3 targe
 default-size model): the budgets 8+16+32+64+256+1024 add up to 1400 renders or agent steps per target and method;
 an agent step takes about 4.8 ms (render, features, observer, policy), a search render about 2.5 ms, so a target
 takes about 6.5 s for the agent, 6.8 s for agent+refine, 3.6 s for random, 3.3 s for CMA-ES and 20 s in all:
-about 85 minutes for 256 targets and 16 minutes for the 48 real ones.
+about 85 minutes for 256 targets and 16 minutes for the 48 real ones. The nevergrad searches (oneplusone,
+ngopt) add roughly 3 hours for 256 targets (NGOpt's MetaModel at 1024: docs/evaluation.md); --methods leaves
+them out.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from bench.report import report
 from synthmatch.definitions import find_definition
-from synthmatch.match_methods import METHOD_NAMES
+from synthmatch.match_methods import METHOD_NAMES, METHODS
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.evaluate import evaluate, parse_budgets, parse_methods, summarise
 from synthmatch.training.targets import Target, folder_targets, random_targets
@@ -56,13 +58,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def headline(summary: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Median distances of the issue's comparison: every method at HEADLINE_BUDGET, and CMA-ES at its largest."""
+    """Median distances of the issue's comparison: every method at HEADLINE_BUDGET, every search at its largest."""
     figures = {f"{s['method']}@{s['budget']}": s["distance_median"] for s in summary
                if s["budget"] == HEADLINE_BUDGET}
-    cmaes = [s for s in summary if s["method"] == "cmaes"]
-    if cmaes:
-        largest = max(cmaes, key=lambda s: s["budget"])
-        figures[f"cmaes@{largest['budget']}"] = largest["distance_median"]
+    for search in (name for name, method in METHODS.items() if method.network is None):
+        runs = [s for s in summary if s["method"] == search]
+        if runs:
+            largest = max(runs, key=lambda s: s["budget"])
+            figures[f"{search}@{largest['budget']}"] = largest["distance_median"]
     return figures
 
 

@@ -157,6 +157,8 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     train.add_argument("--dataset", type=Path, metavar="DIR",
                        help="imitate pairs of this data set's recordings first (`synthmatch dataset`); for an "
                             "external synth, the whole training")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="where the networks learn (default auto: cuda when torch sees a GPU)")
     train.set_defaults(run=cmd_train)
 
     export = sub.add_parser("export", help="export a training run to ONNX (observer, policy, metadata)")

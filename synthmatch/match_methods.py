@@ -1,23 +1,28 @@
 """The one registry of match methods, read by `synthmatch match`, `synthmatch eval`, the benchmarks and the CLI's help.
 
 Every method gets ``(synth, target_audio[N], note, budget, rng, model_dir)`` and returns a
-:class:`~synthmatch.matching.MatchResult` whose ``renders`` counts every note it rendered, the start included:
+:class:`~synthmatch.matching.MatchResult` whose ``renders`` counts every note it rendered. One rule counts them:
+every method but the one-shot guess renders the start patch once, then at most ``budget`` K more (an agent step
+is one render, a searching step C), so K + 1 in all:
 
 ============== ================================================================= ========================
 method         what it does                                                      renders for budget K
 ============== ================================================================= ========================
 agent          the exported agent, K steps from the default patch                K + 1 (start + K steps)
-random         the default patch, then K - 1 uniform random patches; best kept   K
-cmaes          the default patch, then CMA-ES (the ``cma`` package) from it      <= K (stops if converged)
+random         the default patch, then K uniform random patches; best kept       K + 1
+cmaes          the default patch, then CMA-ES (the ``cma`` package) from it      <= K + 1 (stops if converged)
+oneplusone     the default patch, then nevergrad's (1+1)-ES from it              K + 1 (fewer if it fails)
+ngopt          the default patch, then nevergrad's NGOpt from it                 K + 1 (fewer if it fails)
 oneshot        the one-shot regressor's patch (``oneshot.onnx``), budget unused  1
 agent+refine   the agent for K - K // 4 steps, then CMA-ES around its best       K + 1, like the agent
                (sigma REFINE_SIGMA) for the last K // 4 renders
 agent+search   K // C steps of the agent, each trying C = min(8, K) steps        K // C * C + 1
 ============== ================================================================= ========================
 
-All live in the core and need no torch (:mod:`synthmatch.search_methods`, :mod:`synthmatch.agent_methods`).
+All live in the core and need no torch (:mod:`synthmatch.search_methods`, :mod:`synthmatch.nevergrad_search`,
+:mod:`synthmatch.agent_methods`).
 This module holds only where each one lives, so the command line can name them without importing onnxruntime
-or cma; :meth:`MatchMethod.load` imports a method's module when it is first run.
+cma or nevergrad; :meth:`MatchMethod.load` imports a method's module when it is first run.
 """
 
 from __future__ import annotations
@@ -67,12 +72,14 @@ class MatchMethod:
         return function
 
 
-_AGENTS, _SEARCHES = "synthmatch.agent_methods", "synthmatch.search_methods"
+_AGENTS, _SEARCHES, _NEVERGRAD = "synthmatch.agent_methods", "synthmatch.search_methods", "synthmatch.nevergrad_search"
 
 METHODS: dict[str, MatchMethod] = {
     "agent": MatchMethod(_AGENTS, "agent_search", "agent", compared_by_default=True),
     "random": MatchMethod(_SEARCHES, "random_search", None, compared_by_default=True),
     "cmaes": MatchMethod(_SEARCHES, "cmaes_search", None, compared_by_default=True),
+    "oneplusone": MatchMethod(_NEVERGRAD, "oneplusone_search", None, compared_by_default=False),
+    "ngopt": MatchMethod(_NEVERGRAD, "ngopt_search", None, compared_by_default=False),
     "oneshot": MatchMethod(_AGENTS, "oneshot_guess", "oneshot", compared_by_default=True),
     "agent+refine": MatchMethod(_AGENTS, "agent_then_refine", "agent", compared_by_default=True),
     "agent+search": MatchMethod(_AGENTS, "agent_with_search", "agent", compared_by_default=False),

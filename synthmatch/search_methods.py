@@ -1,8 +1,9 @@
 """The search methods: random search and CMA-ES on the synth itself, no model, no torch.
 
 Both start from the definition's default patch, as the agent does, so ``distance_start`` is the same for every
-method on a target. Every render is quantised as the synth receives it and the best patch seen is kept by the
-one rule for it (:class:`synthmatch.match_rules.BestSoFar`). CMA-ES (the pure-Python ``cma`` package, imported
+method on a target, and spend ``budget`` renders after the start's, as the agent's ``budget`` steps do. Every
+render is quantised as the synth receives it and the best patch seen is kept by the one rule for it
+(:class:`synthmatch.match_rules.BestSoFar`). CMA-ES (the pure-Python ``cma`` package, imported
 only when a CMA-ES search runs) renders each generation in one ``synth.render`` call; random search renders
 RENDER_CHUNK patches per call. The registry of every method is :mod:`synthmatch.match_methods`.
 """
@@ -101,10 +102,10 @@ def random_search(
     synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
     model_dir: Path | None = None,
 ) -> MatchResult:
-    """The default patch, then ``budget - 1`` patches uniform in [0, 1]^P (quantised); the best is kept."""
+    """The default patch, then ``budget`` patches uniform in [0, 1]^P (quantised); the best is kept."""
     check_budget("random", budget)
     log = SearchLog.start(synth, target_audio, note, start_patch(synth, None))
-    remaining = budget - 1
+    remaining = budget
     while remaining > 0:
         chunk = min(remaining, RENDER_CHUNK)
         log.evaluate(rng.random((chunk, len(synth.parameters))))
@@ -116,11 +117,11 @@ def cmaes_search(
     synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
     model_dir: Path | None = None,
 ) -> MatchResult:
-    """CMA-ES from the default patch (sigma CMAES_SIGMA, bounds [0, 1]): ``budget`` renders, the start included."""
+    """CMA-ES from the default patch (sigma CMAES_SIGMA, bounds [0, 1]): ``budget`` renders after the start's."""
     check_budget("cmaes", budget)
     start = start_patch(synth, None)
     log = SearchLog.start(synth, target_audio, note, start)
-    refine_with_cmaes(log, start, CMAES_SIGMA, budget - 1, rng)
+    refine_with_cmaes(log, start, CMAES_SIGMA, budget, rng)
     return log.result("cmaes")
 
 

@@ -62,7 +62,7 @@ def test_the_report_has_a_row_per_method_budget_and_target(capsys: pytest.Captur
     assert len({r["target"] for r in rows}) == 3
     for row in rows:
         assert tuple(row) == ROW_KEYS
-        assert row["renders"] <= row["budget"] and row["distance"] <= row["distance_start"]
+        assert row["renders"] <= row["budget"] + 1 and row["distance"] <= row["distance_start"]  # + the start
         assert row["success"] == (row["distance"] < report["success_threshold"])
         assert 0.0 <= row["param_mae"] <= 1.0
     assert [(s["method"], s["budget"]) for s in report["summary"]] == [("random", 2), ("random", 6), ("cmaes", 2),

@@ -27,8 +27,6 @@ from synthmatch.training.targets import random_targets
 torch.set_num_threads(1)
 
 SMALL = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-#: Renders each method may use beyond its budget: the agents render the start and then one note per step.
-EXTRA_RENDERS = {"agent": 1, "agent+refine": 1, "agent+search": 1, "random": 0, "cmaes": 0, "oneshot": 0}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +55,7 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
     method: str, budget: int, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
     result = match(method, synth, target, budget, 0, tiny_model_dir)
-    expected = 1 if method == "oneshot" else budget + EXTRA_RENDERS[method]
+    expected = 1 if method == "oneshot" else budget + 1  # the one rule: the start, then the budget
     steps = expected - 1
     if method == "agent+search":  # steps of K = min(8, budget) candidates each, within the budget
         candidates = min(8, budget)
@@ -71,7 +69,7 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
     assert heard == pytest.approx(result.distance, rel=1e-6)  # the reported distance is the patch's real one
 
 
-@pytest.mark.parametrize("method", ["random", "cmaes"])
+@pytest.mark.parametrize("method", ["random", "cmaes", "oneplusone", "ngopt"])
 def test_searching_from_the_default_patch_finds_a_closer_one(
     method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
@@ -90,7 +88,7 @@ def test_the_same_seed_gives_the_same_match(
     assert first.history == second.history
 
 
-@pytest.mark.parametrize("method", ["random", "cmaes"])
+@pytest.mark.parametrize("method", ["random", "cmaes", "oneplusone"])
 def test_another_seed_searches_elsewhere(method: str, synth: Synth, target: tuple[np.ndarray, int]) -> None:
     assert match(method, synth, target, 14, 5, None).history != match(method, synth, target, 14, 6, None).history
 
@@ -118,14 +116,15 @@ class CountingSynth:
 
 def test_cmaes_renders_each_generation_in_one_call(synth: Synth, target: tuple[np.ndarray, int]) -> None:
     counting = CountingSynth(synth)
-    result = get_method("cmaes")(counting, target[0], target[1], 1 + 12 + 12 + 5, np.random.default_rng(0), None)
+    result = get_method("cmaes")(counting, target[0], target[1], 12 + 12 + 5, np.random.default_rng(0), None)
     assert result.renders == 30 and counting.calls == 4  # the start, two generations of 12, then the last 5
 
 
 def test_an_unknown_method_suggests_the_closest_name() -> None:
     with pytest.raises(ValueError, match=r"unknown method 'cma-es'; did you mean cmaes\?"):
         get_method("cma-es")
-    with pytest.raises(ValueError, match=r"known: agent, random, cmaes, oneshot, agent\+refine, agent\+search$"):
+    known = r"known: agent, random, cmaes, oneplusone, ngopt, oneshot, agent\+refine, agent\+search$"
+    with pytest.raises(ValueError, match=known):
         get_method("annealing")
 
 
@@ -146,7 +145,8 @@ def test_every_registered_method_runs_without_the_training_wing() -> None:
 
 def test_the_eval_default_is_every_method_but_the_searching_agent() -> None:
     assert DEFAULT_EVAL_METHODS == ("agent", "random", "cmaes", "oneshot", "agent+refine")
-    assert [name for name, method in METHODS.items() if method.network is None] == ["random", "cmaes"]
+    searches = [name for name, method in METHODS.items() if method.network is None]
+    assert searches == ["random", "cmaes", "oneplusone", "ngopt"]
 
 
 def test_a_budget_below_one_is_refused(synth: Synth, target: tuple[np.ndarray, int]) -> None:

@@ -21,6 +21,7 @@ from synthmatch.training import train as train_module
 from synthmatch.training import training_run
 from synthmatch.training.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 from synthmatch.training.config import load_config, shipped_config_names
+from synthmatch.training.devices import resolve_device
 from synthmatch.training.replay import ReplayBuffer
 from synthmatch.training.vector_environment import SynthMatchVectorEnv
 
@@ -38,7 +39,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     out = io.StringIO()  # capsys is function-scoped, so this module-scoped run captures by hand
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        status = main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir)])
+        status = main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir), "--device", "cpu"])
     assert status == 0
     return run_dir, out.getvalue()
 
@@ -170,7 +171,7 @@ def test_interrupted_run_resumes_where_it_stopped(
     smoke_run: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "run"
-    args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo=None, seed=None, out=run_dir)
+    args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo=None, seed=None, out=run_dir, device="auto")
 
     interrupt_after_checkpoint(monkeypatch, 1)  # right after behaviour cloning
     with pytest.raises(KeyboardInterrupt):
@@ -208,6 +209,25 @@ def test_a_failing_stage_closes_the_tensorboard_log(tmp_path: Path, monkeypatch:
         train_module.run_stages(run)
     assert run.writer is not None and run.writer.file_writer is None  # what SummaryWriter.close leaves
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))  # and the untrained net's figures
+
+
+def test_cuda_without_a_gpu_is_refused_in_one_line_before_the_run_folder_is_made(
+    tmp_path: Path, capsys: Any
+) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    run_dir = tmp_path / "run"
+    assert main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir), "--device", "cuda"]) != 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--device cuda: torch" in line and "use --device cpu" in line
+    assert not run_dir.exists()
+
+
+def test_auto_is_cuda_where_torch_sees_a_gpu_else_the_cpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected and resolve_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="choose one of auto, cpu, cuda"):
+        resolve_device("tpu")
 
 
 def test_resuming_with_another_configuration_is_refused(smoke_run: tuple[Path, str]) -> None:

@@ -33,6 +33,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from synthmatch.training.actor_critic import observation_tensors
 from synthmatch.training.config import ImitationConfig
 from synthmatch.training.env_worker import EnvWorker
 from synthmatch.training.networks import Policy
@@ -166,10 +167,12 @@ class Demonstrations:
 def network_actor(observer: nn.Module, policy: Policy) -> Actor:
     """The deterministic policy (tanh of the mean, as exported) as an :data:`Actor` on numpy observations."""
 
+    device = next(policy.parameters()).device
+
     @torch.no_grad()
     def act(obs: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float32]:
-        embedding = observer(torch.from_numpy(obs["target"]), torch.from_numpy(obs["current"]))
-        action: npt.NDArray[np.float32] = policy(embedding, torch.from_numpy(obs["params"])).numpy()
+        target, current, params = observation_tensors(obs, device)
+        action: npt.NDArray[np.float32] = policy(observer(target, current), params).cpu().numpy()
         return action
 
     return act
@@ -210,6 +213,7 @@ class Imitation:
 
     def __init__(self, observer: nn.Module, policy: Policy, config: ImitationConfig) -> None:
         self.observer, self.policy, self.config = observer, policy, config
+        self.device = next(policy.parameters()).device
         self.optimiser = torch.optim.Adam([*observer.parameters(), *policy.parameters()], lr=config.lr)
         self.log_std_target = math.log(config.initial_std)
 
@@ -226,8 +230,8 @@ class Imitation:
         return self.step(data.sample(self.config.batch_size, rng, self.config.hindsight))
 
     def step(self, batch: Batch) -> float:
-        """One Adam step on ``batch``; its action MSE."""
-        loss, action_mse = self.loss(*batch)
+        """One Adam step on ``batch`` (moved to the learner's device); its action MSE."""
+        loss, action_mse = self.loss(*(tensor.to(self.device) for tensor in batch))
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.optimiser.step()
@@ -244,7 +248,7 @@ class Imitation:
         total = 0.0
         for start in range(0, len(data), chunk):
             rows = slice(start, min(start + chunk, len(data)))
-            target, current, params, oracle = data.tensors(rows)
+            target, current, params, oracle = (tensor.to(self.device) for tensor in data.tensors(rows))
             action = self.policy(self.observer(target, current), params)
             total += float((action - oracle).square().mean(dim=1).sum())
         return total / len(data)

@@ -122,15 +122,19 @@ class ReplayBuffer:
         self._next = int((self._next + len(actions)) % self.capacity)
         self._size = min(self._size + len(actions), self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, rng: np.random.Generator,
+               device: torch.device | None = None) -> dict[str, torch.Tensor]:
         """``batch_size`` transitions drawn uniformly (with replacement) as the float32 batch the algorithms take.
+
+        The batch is on ``device`` (the learner's; None: the CPU), drawn from the buffer in host memory.
 
         Keys and shapes: see :mod:`synthmatch.training.algorithm`; ``next_target`` is the same tensor as ``target``.
         """
         if self._size == 0:
             raise RuntimeError("the replay buffer is empty: add transitions before sampling")
         rows = rng.integers(0, self._size, batch_size)
-        batch = {name: torch.from_numpy(column[rows].astype(np.float32)) for name, column in self.columns.items()}
+        batch = {name: torch.from_numpy(column[rows].astype(np.float32)).to(device)
+                 for name, column in self.columns.items()}
         if "target" in batch:
             batch["next_target"] = batch["target"]
         return batch

@@ -51,7 +51,7 @@ def reinforce(run: TrainingRun, env: EnvWorker) -> None:
             if len(buffer) >= min(rl.learning_starts, rl.buffer_size):
                 update_started = time.perf_counter()
                 for _ in range(rl.updates_per_step):
-                    metrics = algorithm.update(buffer.sample(rl.batch_size, run.rng))
+                    metrics = algorithm.update(buffer.sample(rl.batch_size, run.rng, run.device))
                 update_seconds += time.perf_counter() - update_started
                 run.state.updates += rl.updates_per_step
             next_obs, rewards, terminated, _, infos = env.step_wait()

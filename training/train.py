@@ -40,6 +40,10 @@ runs in this one, on one thread. At every step the main process sends the action
 busy process on the 2-core machine, two OpenMP threads spin-wait for each other and an imitation update took
 16x longer (1.1 instead of 17.5 updates/s, measured next to a one-thread job); next to our own worker, RL
 updates were 3.5x slower.
+
+``--device cuda`` (or ``auto`` where torch sees a GPU) puts the networks, their optimisers and the minibatches
+on the GPU; the worker still renders on the CPU and the buffers stay in host memory. Checkpoints load on
+either (they are read onto the CPU, then into the networks), so a run may resume on another device.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from typing import Any
 from synthmatch.definitions import find_definition
 from synthmatch.training.config import TrainConfig, load_config
 from synthmatch.training.dataset_stage import learn_from_dataset
+from synthmatch.training.devices import resolve_device
 from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.imitation_stage import imitate
 from synthmatch.training.rl_stage import reinforce, rl_env_settings
@@ -100,13 +105,17 @@ def summary(config: TrainConfig, state: RunState) -> dict[str, Any]:
     }
 
 
-def train(config: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) the run in ``run_dir`` with ``config``; writes config.toml and summary.json, returns it."""
+def train(config: TrainConfig, run_dir: Path, progress: bool = True, device: str = "auto") -> dict[str, Any]:
+    """Train (or resume) the run in ``run_dir`` with ``config``; writes config.toml and summary.json, returns it.
+
+    ``device`` (auto, cpu, cuda: :func:`~synthmatch.training.devices.resolve_device`) is where the networks learn.
+    """
+    learner = resolve_device(device)  # checked before the run folder is touched
     run_dir = Path(run_dir)
     if config.dataset:  # a data set of another synth is refused before the run folder is made
         open_recordings(config.dataset, find_definition(config.synth))
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = TrainingRun(config, run_dir, progress)
+    run = TrainingRun(config, run_dir, progress, learner)
     (run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
     state = run_stages(run)
     report = summary(config, state)
@@ -163,7 +172,8 @@ def describe_plan(config: TrainConfig) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """`synthmatch train`: train or resume, then print the summary table; returns the exit status."""
     config = resolve_config(args)
-    print(describe_plan(config), f"(seed {config.seed}) in {args.out}")
-    report = train(config, args.out)
+    learner = resolve_device(args.device)
+    print(describe_plan(config), f"(seed {config.seed}) in {args.out}, learning on {learner}")
+    report = train(config, args.out, device=args.device)
     print(format_run_summary(report, args.out))
     return 0

@@ -85,8 +85,11 @@ class RunState:
 class TrainingRun:
     """A run's networks, state and log, built from its config and restored from its newest checkpoint, if any."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool = True,
+                 device: torch.device | None = None) -> None:
         self.config, self.run_dir, self.show_progress = config, Path(run_dir), progress
+        self.device = torch.device("cpu") if device is None else device
+        """Where the networks learn (:mod:`synthmatch.training.devices`); the environment stays on the CPU."""
         self.definition = find_definition(config.synth)
         self.in_process = renders_in_process(self.definition)
         # An external synth cannot render: no episodes, no validation by matching (see plan)
@@ -99,8 +102,8 @@ class TrainingRun:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng([config.seed, MINIBATCH_STREAM])
         net = config.networks
-        self.observer = build_observer(self.features, self.mel_shape[1], net)
-        self.policy = Policy(net.embed_dim, self.params, net.hidden)
+        self.observer = build_observer(self.features, self.mel_shape[1], net).to(self.device)
+        self.policy = Policy(net.embed_dim, self.params, net.hidden).to(self.device)
         self.imitation = Imitation(self.observer, self.policy, config.imitation)
         self.algorithm: Algorithm | None = None
         self.state = RunState()
@@ -143,7 +146,7 @@ class TrainingRun:
         """The configured RL algorithm around the imitation-trained observer and policy, built once."""
         if self.algorithm is None:
             net = self.config.networks
-            critic = Critic(net.embed_dim, self.params, net.hidden)
+            critic = Critic(net.embed_dim, self.params, net.hidden).to(self.device)
             self.algorithm = ALGORITHMS[self.config.algo].cls(
                 self.observer, self.policy, critic, self.config.algorithm_config, seed=self.config.seed
             )

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from synthmatch.distances import param_mae
+from synthmatch.training.actor_critic import observation_tensors
 from synthmatch.training.environment import EpisodeBatch, MatchTask
 
 #: Second word of the validation episodes' seed: np.random.default_rng([seed, VALIDATION_STREAM, i]).
@@ -51,11 +52,11 @@ def validate(
 ) -> ValidationResult:
     """Play the deterministic policy for ``steps`` steps on a copy of ``start`` and measure the best patches."""
     batch = replace(start)  # advance assigns new arrays to the batch, so start stays as it was
+    device = next(policy.parameters()).device
     for _ in range(steps):
-        target = torch.from_numpy(batch.target_mel_db)
-        current = torch.from_numpy(batch.current_mel_db)
-        params = torch.from_numpy(batch.params.astype(np.float32))
-        actions = policy(observer(target, current), params).numpy().astype(np.float64)
+        target, current, params = observation_tensors(
+            {"target": batch.target_mel_db, "current": batch.current_mel_db, "params": batch.params}, device)
+        actions = policy(observer(target, current), params).cpu().numpy().astype(np.float64)
         task.advance(batch, actions)
     best = batch.best
     return ValidationResult(
