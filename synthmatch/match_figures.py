@@ -22,6 +22,7 @@ import numpy.typing as npt
 from synthmatch.agent import OnnxAgent
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.matching import MatchProgress, MatchResult, check_target_audio, match_with_agent, start_patch
+from synthmatch.reach import SUCCESS_DISTANCE
 from synthmatch.synths import Synth
 
 if TYPE_CHECKING:
@@ -194,6 +195,8 @@ def _draw_distance(axes: Axes, trace: MatchTrace) -> Any:
     axes.plot(x, trace.distances, color="tab:blue", marker=".", label="distance")
     axes.plot(x, np.minimum.accumulate(trace.distances), color="tab:green", linestyle="--", label="best so far")
     marker = axes.scatter([], [], s=60, color="tab:red", zorder=3, label="shown")
+    axes.axhline(SUCCESS_DISTANCE, color="tab:red", linestyle=":", linewidth=1,
+                 label=f"success (< {SUCCESS_DISTANCE:g} Np)")
     axes.set_title("distance to the target (mrstft, nepers)")
     axes.set_xlabel(f"{trace.step_label}s")
     axes.set_ylim(bottom=0.0)

@@ -25,6 +25,7 @@ from synthmatch.match_figures import (
 )
 from synthmatch.matching import match_with_agent, start_patch
 from synthmatch.params import quantise_all
+from synthmatch.reach import SUCCESS_DISTANCE
 from synthmatch.synths import Synth, open_synth
 
 pytest.importorskip("matplotlib", reason="pictures need the plot extra: pip install 'synthmatch[plot]'")
@@ -89,6 +90,8 @@ def test_the_png_shows_the_start_and_the_best_step_beside_the_target(trace: Matc
     assert names[1] == f"step 0: {trace.distances[0]:.3f} Np"
     assert names[4] == f"step {best} (best): {trace.distances[best]:.3f} Np"
     assert names[-1] == "distance to the target (mrstft, nepers)"
+    threshold = [line for line in figure.axes[-1].get_lines() if line.get_label().startswith("success")]
+    assert len(threshold) == 1 and set(threshold[0].get_ydata()) == {SUCCESS_DISTANCE}  # the environment's success
     bars = figure.axes[5].patches
     np.testing.assert_allclose([bar.get_width() for bar in bars], trace.params[best])
     last = titles(plot_match(trace, frames=[STEPS]))
