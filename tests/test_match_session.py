@@ -410,9 +410,9 @@ def test_a_search_pairs_its_best_distance_with_the_patch_that_has_it_from_its_fi
         saved.append((progress, session.save_patch(f"step{progress.step}")[1]))
 
     ends = Ends()
-    session.start_match(6, save_on_each_step, ends.done, "random")
+    session.start_match(6, save_on_each_step, ends.done, "random")  # the default patch, then 6 random renders
     ends.wait()
-    assert len(saved) == 5 and not any(progress.improved for progress, _ in saved)
+    assert len(saved) == 6 and not any(progress.improved for progress, _ in saved)
     prepared = read_prepared_target(default_wav, synth.definition, note=NOTE)
     held = open_synth(prepared.definition)
     for progress, path in saved:
