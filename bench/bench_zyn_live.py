@@ -190,7 +190,7 @@ def save_outcome(key: str, method: str, outcome: dict[str, Any]) -> None:
     """Add one target's outcome to the per-target file, under a lock (two runs may share it)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{NAME}-targets.json"
-    with (RESULTS / f".{NAME}.lock").open("w") as lock:
+    with (Path(tempfile.gettempdir()) / f"synthmatch-bench-{NAME}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = read_outcomes()
         results.setdefault(key, {})[method] = outcome
