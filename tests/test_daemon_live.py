@@ -118,29 +118,21 @@ def assert_idle_and_stopped(jack: JackServer, daemon: LiveDaemon, steps: int) ->
     return stderr
 
 
-@pytest.fixture(scope="module")
-def zyn_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained model for the ZynAddSubFX definition (none is shipped): the loop needs a model that fits."""
-    from synthmatch.training.export import export_untrained_model
-    from synthmatch.training.networks import NetworkConfig
-
-    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-    return export_untrained_model(ZYN, tmp_path_factory.mktemp("zyn-model"), small, oneshot=False)
-
-
 def test_the_daemon_plays_zynaddsubfx_over_jack_and_runs_to_done(
-    jack: JackServer, zynaddsubfx: Zyn, zyn_model: Path, daemon_processes: list[LiveDaemon], tmp_path: Path,  # noqa: F811
+    jack: JackServer, zynaddsubfx: Zyn, daemon_processes: list[LiveDaemon], tmp_path: Path,  # noqa: F811
 ) -> None:
     """The daemon joins its own MIDI out to Zyn's input and Zyn's output to its input, runs a match to done over
-    OSC, and leaves Zyn set to the best patch it saved (each OSC-only parameter read back from Zyn).
+    OSC with the shipped model (models/zynaddsubfx, trained from recordings alone), and leaves Zyn set to the best
+    patch it saved (each OSC-only parameter read back from Zyn).
 
     That CC 74 over this MIDI path moves Zyn's recorded sound is shown by test_live_rig on the same rig code.
     """
-    daemon = LiveDaemon("--synth", "zynaddsubfx", "--model", str(zyn_model), "--midi-port", "zynaddsubfx:midi_input",
+    daemon = LiveDaemon("--synth", "zynaddsubfx", "--midi-port", "zynaddsubfx:midi_input",
                         "--osc-target", f"127.0.0.1:{zynaddsubfx.osc_port}", "--audio-device", "zynaddsubfx",
                         "--patch-dir", str(tmp_path))
     daemon_processes.append(daemon)
-    assert "played live and recorded" in "".join(daemon.banner)
+    banner = "".join(daemon.banner)
+    assert "played live and recorded" in banner and f"model {default_model_dir(ZYN)}" in banner
     assert "zynaddsubfx:midi_input" in jack.connections("synthmatch:out")
     assert any(p.startswith("PortAudio:in_") for p in jack.connections("zynaddsubfx:out_1"))
 
