@@ -1,9 +1,9 @@
 """`python -m bench [NAME ...] [--OPTION ...]` runs the named benchmarks, each in its own process.
 
-With no names it runs the quick ones (minutes each), never the slow ones (eval, real_sets, zyn_live: from 20 minutes
-to hours), which run only when named (`python -m bench zyn_live`). Options (from the first argument that starts with "--") go to each benchmark
-(`python -m bench soak --matches 10`); `python -m bench --help` (or `--list`) lists them all, and a name followed by
-`--help` shows that benchmark's options.
+With no names it runs the quick ones (minutes each), never the slow ones (eval, real_sets, zyn_live: from 20
+minutes to hours), which run only when named (`python -m bench zyn_live`). Options (from the first argument that
+starts with "--") go to each benchmark (`python -m bench soak --matches 10`); `python -m bench --help` (or
+`--list`) lists them all, and a name followed by `--help` shows that benchmark's options.
 """
 
 from __future__ import annotations
