@@ -24,20 +24,17 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pythonosc.osc_message import OscMessage
-from pythonosc.udp_client import SimpleUDPClient
 
+from bench.live_daemon import DaemonError, LiveDaemon, stop_process
 from bench.report import RESULTS, report
 from synthmatch.datasets import open_dataset, patch_for, read_manifest
 from synthmatch.definitions import find_definition
@@ -88,17 +85,6 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM ``process`` by its PID, SIGKILL after 10 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def wait_for_port(port: str, env: dict[str, str], seconds: float = 20.0) -> None:
     """Wait until the JACK port ``port`` exists; RuntimeError after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -108,59 +94,31 @@ def wait_for_port(port: str, env: dict[str, str], seconds: float = 20.0) -> None
         time.sleep(0.2)
 
 
-class Daemon:
-    """A `synthmatch daemon --render live` joined to ZynAddSubFX, driven over OSC from one client socket."""
+def start_daemon(env: dict[str, str], zyn_port: int, model: str | None) -> LiveDaemon:
+    """A `synthmatch daemon --render live` joined to ZynAddSubFX (its MIDI in, its audio out, its OSC port)."""
+    options = ["--model", model] if model else []
+    return LiveDaemon("--synth", "zynaddsubfx", "--midi-port", "zynaddsubfx:midi_input", "--osc-target",
+                      f"127.0.0.1:{zyn_port}", "--audio-device", "zynaddsubfx", *options, env=env, reply_s=REPLY_S)
 
-    def __init__(self, env: dict[str, str], zyn_port: int, model: str | None) -> None:
-        options = ["--model", model] if model else []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "synthmatch", "daemon", "--osc-port", "0", "--render", "live", "--midi-api", "jack",
-             "--synth", "zynaddsubfx", "--midi-port", "zynaddsubfx:midi_input", "--osc-target",
-             f"127.0.0.1:{zyn_port}", "--audio-device", "zynaddsubfx", *options],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-        )
-        assert self.process.stdout is not None
-        self.banner = ""
-        for line in self.process.stdout:
-            self.banner += line
-            if "udp://127.0.0.1:" in line:
-                self.port = int(line.split("udp://127.0.0.1:")[1].split()[0])
-            if line.strip().startswith("stop with"):
-                self.client = SimpleUDPClient("127.0.0.1", self.port)
-                return
-        stop(self.process)
-        raise RuntimeError(f"the daemon did not start:\n{self.banner}")
 
-    def ask(self, address: str, *args: object, until: str | None = None) -> list[OscMessage]:
-        """Send one command; the replies up to the one at ``until`` (default: the first); RuntimeError on an error."""
-        self.client.send_message(address, list(args))
-        replies: list[OscMessage] = []
-        while not replies or replies[-1].address != (until or replies[0].address):
-            data = self.client.receive(REPLY_S)
-            if not data:
-                raise RuntimeError(f"no reply to {address} within {REPLY_S:g} s")
-            replies.append(OscMessage(data))
-            if replies[-1].address == "/synthmatch/error":
-                raise RuntimeError(f"{address}: {replies[-1].params}")
-        return replies
-
-    def match(self, budget: int, method: str) -> dict[str, Any]:
-        """One match from the default patch: its best distance and seconds; then undo, back to the default patch."""
-        began = time.monotonic()
-        done = self.ask("/synthmatch/match/start", budget, method, until="/synthmatch/match/done")[-1]
-        seconds = time.monotonic() - began
-        try:
-            self.ask("/synthmatch/patch/undo")
-        except RuntimeError as err:  # the match kept the start patch: nothing to undo, the next starts there too
-            if "nothing to undo" not in str(err):
-                raise
-        return {"distance": float(done.params[1]), "steps": int(done.params[0]), "seconds": seconds}
+def match(daemon: LiveDaemon, budget: int, method: str) -> dict[str, Any]:
+    """One match from the default patch: its best distance and seconds; then undo, back to the default patch."""
+    began = time.monotonic()
+    done = daemon.ask("/synthmatch/match/start", budget, method, until="/synthmatch/match/done")[-1]
+    seconds = time.monotonic() - began
+    try:
+        daemon.ask("/synthmatch/patch/undo")
+    except DaemonError as err:  # the match kept the start patch: nothing to undo, the next starts there too
+        if "nothing to undo" not in str(err):
+            raise
+    return {"distance": float(done.params[1]), "steps": int(done.params[0]), "seconds": seconds}
 
 
 def run_live(targets: list[dict[str, Any]], methods: list[str], budget: int, model: str | None) -> None:
     """Start JACK, Zyn and the daemon; match every target with every method, keeping each outcome; stop them all."""
     env = {**os.environ, "JACK_DEFAULT_SERVER": f"synthmatch-bench-{os.getpid()}"}
     started: list[subprocess.Popen[Any]] = []
+    daemon: LiveDaemon | None = None
     try:
         started.append(subprocess.Popen(["jackd", "-n", env["JACK_DEFAULT_SERVER"], "-d", "dummy", "-r", "48000",
                                          "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
@@ -170,20 +128,21 @@ def run_live(targets: list[dict[str, Any]], methods: list[str], budget: int, mod
                                          "48000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
         wait_for_port("zynaddsubfx:midi_input", env)
         wait_for_port("zynaddsubfx:out_1", env)
-        daemon = Daemon(env, zyn_port, model)
-        started.append(daemon.process)
-        print(daemon.banner.strip(), flush=True)
+        daemon = start_daemon(env, zyn_port, model)
+        print("".join(daemon.banner).strip(), flush=True)
         for target in targets:
             key = str(target["patch"])
             daemon.ask("/synthmatch/target/load", target["path"], target["note"])
             for method in methods:
-                outcome = daemon.match(budget, method)
+                outcome = match(daemon, budget, method)
                 save_outcome(key, f"{method}@{budget}", outcome)
                 print(f"patch {key} note {target['note']}: {method}@{budget} {outcome['distance']:.3f} "
                       f"({outcome['seconds']:.0f} s)", flush=True)
     finally:
+        if daemon is not None:
+            daemon.stop()
         for process in reversed(started):
-            stop(process)
+            stop_process(process)
 
 
 def save_outcome(key: str, method: str, outcome: dict[str, Any]) -> None:

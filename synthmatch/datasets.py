@@ -24,6 +24,7 @@ from synthmatch import __version__
 from synthmatch.atomic_file import replacing, write_atomically
 from synthmatch.definition_writer import definition_to_document
 from synthmatch.definitions import SynthDefinition
+from synthmatch.json_file import read_json_object
 from synthmatch.params import quantise_all
 
 #: Version of the data set format; a reader refuses another.
@@ -204,14 +205,11 @@ def shard_path(folder: str | Path, shard: int) -> Path:
 def read_manifest(folder: str | Path) -> Manifest:
     """The manifest of the data set in ``folder``; a DatasetError when there is none or it is malformed."""
     path = manifest_path(folder)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"{folder}: not a data set (no {MANIFEST_NAME}); make one with synthmatch dataset") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read the manifest ({err})") from None
-    if not isinstance(data, dict):
-        raise DatasetError(f"{path}: malformed manifest (not a JSON object)")
+    data = read_json_object(
+        path, DatasetError, missing=f"{folder}: not a data set (no {MANIFEST_NAME}); make one with synthmatch dataset",
+        unreadable=lambda err: f"{path}: cannot read the manifest ({err})",
+        not_object=f"{path}: malformed manifest (not a JSON object)",
+    )
     return Manifest.from_dict(data, str(path))
 
 

@@ -38,6 +38,7 @@ from synthmatch import __version__
 from synthmatch.atomic_file import write_atomically
 from synthmatch.definitions import SynthDefinition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings
+from synthmatch.json_file import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -184,16 +185,12 @@ def load_metadata(model_dir: str | Path) -> ModelMetadata:
     where = folder / METADATA_FILE
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such model folder; give a folder written by `synthmatch export`")
-    try:
-        data = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{where}: missing; {folder} is not a model folder written by `synthmatch export`"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFolderError(f"{where}: unreadable ({err}); export the model again") from None
-    if not isinstance(data, dict):
-        raise ModelFolderError(f"{where}: must hold a JSON object; export the model again")
+    data = read_json_object(
+        where, ModelFolderError, missing_error=FileNotFoundError,
+        missing=f"{where}: missing; {folder} is not a model folder written by `synthmatch export`",
+        unreadable=lambda err: f"{where}: unreadable ({err}); export the model again",
+        not_object=f"{where}: must hold a JSON object; export the model again",
+    )
     metadata = ModelMetadata.from_dict(data, folder)
     warning = metadata.warning()
     if warning is not None:

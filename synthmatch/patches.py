@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from synthmatch.atomic_file import check_replaceable, write_atomically
 from synthmatch.definitions import SynthDefinition
+from synthmatch.json_file import read_json_object
 from synthmatch.params import denormalise_all, normalise_all, quantise_all
 
 #: Version of the patch file format.
@@ -216,12 +217,9 @@ def _holds_patch(path: Path) -> bool:
 def read_patch(path: str | Path) -> Patch:
     """The patch in the JSON file ``path``; PatchError (or FileNotFoundError) names the problem."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such patch file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PatchError(f"{path}: not a readable JSON patch file ({err})") from None
-    if not isinstance(data, dict):
-        raise PatchError(f"{path}: must hold a JSON object; not a patch file written by synthmatch")
+    data = read_json_object(
+        path, PatchError, missing=f"{path}: no such patch file", missing_error=FileNotFoundError,
+        unreadable=lambda err: f"{path}: not a readable JSON patch file ({err})",
+        not_object=f"{path}: must hold a JSON object; not a patch file written by synthmatch",
+    )
     return Patch.from_dict(data, str(path))

@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +25,7 @@ import sounddevice as sd
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
+from bench.live_daemon import stop_process as stop
 from synthmatch.daemon.audio_in import restart_portaudio
 
 #: This process's JACK client (PortAudio's), so its ports are ``synthmatch-test:in_N``.
@@ -83,17 +82,6 @@ def need_tools(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install --no-install-recommends jackd2 zynaddsubfx)")
-
-
-def stop(process: subprocess.Popen[Any], seconds: float = 5.0) -> None:
-    """SIGTERM ``process`` by its PID, SIGKILL if it has not exited after ``seconds``."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 _shared: list[JackServer] = []  # one server for the whole session, however many modules import the fixture

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +15,12 @@ from live_stack import (  # noqa: F401 (fixtures)
     Zyn,
     jack,
     live_instrument,
-    stop,
     zyn_value,
     zynaddsubfx,
 )
 from pedalboard.io import AudioFile
-from pythonosc.osc_message import OscMessage
-from pythonosc.udp_client import SimpleUDPClient
 
+from bench.live_daemon import LiveDaemon
 from synthmatch.agent import OnnxAgent, default_model_dir
 from synthmatch.definitions import find_definition
 from synthmatch.matching import match_with_agent
@@ -39,57 +34,21 @@ ZYN = find_definition("zynaddsubfx")
 REPLY_S = 15.0
 
 
-class LiveDaemon:
-    """A `synthmatch daemon` process on a free OSC port, driven over OSC from one client socket; stopped by PID."""
+def match(daemon: LiveDaemon, steps: int) -> tuple[list[float], int, float]:
+    """Run a match of ``steps``: the distance after each step, and the done reply's steps and best distance."""
+    replies = daemon.ask("/synthmatch/match/start", steps, until="/synthmatch/match/done")
+    progress = [m.params for m in replies if m.address == "/synthmatch/progress"]
+    assert [step for step, _ in progress] == list(range(1, steps + 1))
+    done_steps, best, _reach, _note_seconds, _gain_db, _start = replies[-1].params
+    return [distance for _, distance in progress], done_steps, best
 
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "synthmatch", "daemon", "--osc-port", "0", "--render", "live", "--midi-api", "jack",
-             *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        assert self.process.stdout is not None
-        self.banner = []
-        for line in self.process.stdout:
-            self.banner.append(line)
-            if "udp://127.0.0.1:" in line:
-                self.port = int(line.split("udp://127.0.0.1:")[1].split()[0])
-            if line.strip().startswith("stop with"):  # the banner's last line
-                self.client = SimpleUDPClient("127.0.0.1", self.port)
-                return
-        stop(self.process)
-        raise AssertionError(f"the daemon did not start: {self.process.stderr.read() if self.process.stderr else ''}")
 
-    def ask(self, address: str, *args: object, until: str | None = None) -> list[OscMessage]:
-        """Send one command; the replies up to the one at ``until`` (default: the first), an error failing the test."""
-        self.client.send_message(address, list(args))
-        replies: list[OscMessage] = []
-        while not replies or replies[-1].address != (until or replies[0].address):
-            data = self.client.receive(REPLY_S)
-            assert data, f"no reply to {address} within {REPLY_S:g} s after {[m.address for m in replies]}"
-            replies.append(OscMessage(data))
-            assert replies[-1].address != "/synthmatch/error", f"{address}: {replies[-1].params}"
-        return replies
-
-    def match(self, steps: int) -> tuple[list[float], int, float]:
-        """Run a match of ``steps``: the distance after each step, and the done reply's steps and best distance."""
-        replies = self.ask("/synthmatch/match/start", steps, until="/synthmatch/match/done")
-        progress = [m.params for m in replies if m.address == "/synthmatch/progress"]
-        assert [step for step, _ in progress] == list(range(1, steps + 1))
-        done_steps, best, _reach, _note_seconds, _gain_db, _start = replies[-1].params
-        return [distance for _, distance in progress], done_steps, best
-
-    def terminate(self) -> str:
-        """SIGTERM; asserts a clean exit (status 0, no traceback) and returns stderr."""
-        self.client.close()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = self.process.communicate(timeout=15)
-        finally:
-            stop(self.process)
-        assert self.process.returncode == 0 and "Traceback" not in stderr, stderr
-        assert "SIGTERM received" in stderr and "stopped" in stderr
-        return stderr
+def terminate(daemon: LiveDaemon) -> str:
+    """SIGTERM; asserts a clean exit (status 0, no traceback, the stop logged) and returns the daemon's log."""
+    status, log = daemon.stop()
+    assert status == 0 and "Traceback" not in log, log
+    assert "SIGTERM received" in log and "stopped" in log
+    return log
 
 
 @pytest.fixture
@@ -98,7 +57,7 @@ def daemon_processes() -> Iterator[list[LiveDaemon]]:
     started: list[LiveDaemon] = []
     yield started
     for daemon in started:
-        stop(daemon.process)
+        daemon.stop()
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
@@ -112,7 +71,7 @@ def assert_idle_and_stopped(jack: JackServer, daemon: LiveDaemon, steps: int) ->
     (status,) = daemon.ask("/synthmatch/status")
     assert status.params[:2] == ["idle", steps]
     before = set(jack.ports())
-    stderr = daemon.terminate()
+    stderr = terminate(daemon)
     gone = before - set(jack.ports())
     assert {"synthmatch:out"} <= gone and any(p.startswith("PortAudio:in_") for p in gone), sorted(before)
     return stderr
@@ -129,7 +88,7 @@ def test_the_daemon_plays_zynaddsubfx_over_jack_and_runs_to_done(
     """
     daemon = LiveDaemon("--synth", "zynaddsubfx", "--midi-port", "zynaddsubfx:midi_input",
                         "--osc-target", f"127.0.0.1:{zynaddsubfx.osc_port}", "--audio-device", "zynaddsubfx",
-                        "--patch-dir", str(tmp_path))
+                        "--patch-dir", str(tmp_path), reply_s=REPLY_S)
     daemon_processes.append(daemon)
     banner = "".join(daemon.banner)
     assert "played live and recorded" in banner and f"model {default_model_dir(ZYN)}" in banner
@@ -140,7 +99,7 @@ def test_the_daemon_plays_zynaddsubfx_over_jack_and_runs_to_done(
     wav = write_wav(tmp_path / "target.wav", target, BUILTIN.note.sample_rate)
     (loaded,) = daemon.ask("/synthmatch/target/load", str(wav), 57)
     assert loaded.params == [str(wav), 1.0]
-    distances, steps, best = daemon.match(3)
+    distances, steps, best = match(daemon, 3)
     print("zynaddsubfx live match distances:", [round(d, 3) for d in distances], "best", round(best, 3))
     assert steps == 3 and all(math.isfinite(d) and d > 0 for d in distances) and best <= min(distances)
 
@@ -162,7 +121,8 @@ def test_the_daemon_matches_synthmatch_synth_live_as_it_does_in_process(
 ) -> None:
     """`synthmatch synth` on JACK, matched by the daemon through real MIDI and audio with the shipped model: the
     distance comes down as in-process, from the same start."""
-    daemon = LiveDaemon("--midi-port", f"{live_instrument}:in", "--audio-device", f"{live_instrument}-audio")
+    daemon = LiveDaemon("--midi-port", f"{live_instrument}:in", "--audio-device", f"{live_instrument}-audio",
+                        reply_s=REPLY_S)
     daemon_processes.append(daemon)
     target_params = np.array(BUILTIN.defaults_normalised())
     for name, x in (("cutoff_hz", 0.35), ("osc1_shape", 1.0), ("amp_decay_s", 0.3), ("amp_sustain", 0.3)):
@@ -171,7 +131,7 @@ def test_the_daemon_matches_synthmatch_synth_live_as_it_does_in_process(
     target = local.render(target_params[None], 60)[0]
     wav = write_wav(tmp_path / "target.wav", target, BUILTIN.note.sample_rate)
     daemon.ask("/synthmatch/target/load", str(wav), 60)
-    distances, steps, best = daemon.match(6)
+    distances, steps, best = match(daemon, 6)
     inprocess = match_with_agent(local, OnnxAgent.load(default_model_dir(BUILTIN), BUILTIN), target, note=60, steps=6)
     print(f"daemon live match: best {best:.3f} after {[round(d, 3) for d in distances]}; in-process "
           f"{inprocess.distance_start:.3f} -> {inprocess.distance:.3f}")
