@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ SLOW = {"eval", "real_sets", "zyn_live"}
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """`python -m bench ARGUMENTS` from the checkout, in a process of its own (importing bench pins it to a core)."""
+    """`python -m bench ARGUMENTS` from the checkout, in a process of its own (a benchmark run pins itself to a core)."""
     return subprocess.run([sys.executable, "-m", "bench", *arguments], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
 
@@ -47,3 +48,12 @@ def test_a_slow_benchmark_runs_when_named() -> None:
     result = bench("zyn_live", "--help")
     assert result.returncode == 0, result.stderr
     assert "usage: python -m bench zyn_live" in result.stdout
+
+
+def test_importing_a_bench_helper_leaves_the_process_its_cores_and_threads() -> None:
+    # The tests import bench.live_daemon and bench.ray_cluster: their servers must keep every core.
+    probe = "import os, bench.ray_cluster; print(len(os.sched_getaffinity(0)), os.environ.get('OMP_NUM_THREADS'))"
+    plain = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin"})
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.split() == [str(len(os.sched_getaffinity(0))), "None"]
