@@ -13,7 +13,7 @@ SLOW = {"eval", "real_sets", "zyn_live"}
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """`python -m bench ARGUMENTS` from the checkout, in a process of its own (a benchmark run pins itself to a core)."""
+    """`python -m bench ARGUMENTS` from the checkout, in a process of its own (a benchmark pins itself to a core)."""
     return subprocess.run([sys.executable, "-m", "bench", *arguments], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
 
