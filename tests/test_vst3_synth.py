@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pedalboard
 import pytest
 
 from synthmatch.definitions import DefinitionError, SynthDefinition, load_definition
@@ -165,6 +166,22 @@ def test_render_is_mono_float32_of_the_definitions_length_and_deterministic(neko
     assert audio.dtype == np.float32 and audio.shape == (3, nekobi_synth.definition.note.render_samples)
     assert all(rms(a) > 1e-3 for a in audio)
     np.testing.assert_array_equal(nekobi_synth.render(patches), audio)
+
+
+@pytest.mark.vst3
+def test_the_short_warm_up_changes_no_sound_and_a_silent_patch_renders_silence(nekobi_synth: Vst3Synth) -> None:
+    # pedalboard's own 10 s warm-up, against WARM_UP_TIMEOUT_S: the same notes, sample for sample.
+    patches = np.random.default_rng(3).random((3, len(NEKOBI_PARAMETERS)))
+    patches[:, NEKOBI_PARAMETERS.index("volume")] = 0.8
+    plugin = nekobi_synth.plugin
+    try:
+        nekobi_synth.plugin = pedalboard.VST3Plugin(str(find_plugin(nekobi_synth.definition)))
+        patient = nekobi_synth.render(patches)
+    finally:
+        nekobi_synth.plugin = plugin
+    np.testing.assert_array_equal(nekobi_synth.render(patches), patient)
+    patches[:, NEKOBI_PARAMETERS.index("volume")] = 0.0
+    assert np.abs(nekobi_synth.render(patches[:1])).max() == 0.0
 
 
 @pytest.mark.vst3

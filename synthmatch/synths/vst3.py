@@ -48,6 +48,9 @@ RAW_GRID = np.linspace(0.0, 1.0, 1001)
 
 #: Seconds of silence processed before the plugin's state is read, so that its processor has the new values.
 PRESET_SETTLE_S = 0.01
+#: Seconds pedalboard waits, at every reset, for a plugin to make a sound before rendering (its default is 10).
+#: A patch that is silent (volume 0) waited all of it on every render; synthesis plugins sound at once.
+WARM_UP_TIMEOUT_S = 0.5
 
 #: The parameters that DPF adds to stand in for MIDI controllers; left out of "its parameters" in errors.
 MIDI_STAND_IN = re.compile(r"^midi_ch_\d+_cc_\d+$")
@@ -139,7 +142,7 @@ def load_instrument(path: Path) -> pedalboard.VST3Plugin:
     """Load the VST3 instrument at ``path``; a clear error when it cannot be loaded or is an effect."""
     try:
         with _keeping_floating_point_state(), _without_parameter_scan():
-            plugin = pedalboard.VST3Plugin(str(path))
+            plugin = pedalboard.VST3Plugin(str(path), initialization_timeout=WARM_UP_TIMEOUT_S)
     except ImportError as err:
         raise SynthUnavailable(f"{path}: pedalboard could not load it as a VST3 plugin: {err}") from None
     if not plugin.is_instrument:
