@@ -6,7 +6,7 @@ note length estimated from its envelope and the synth's note held that long, its
 equal loudness (docs/metrics.md); each best patch is also judged full-band (synthmatch.full_band: the sound
 ``--audio-out`` writes, against the file at its own rate). Every method gets its own seeded stream per target, as in
 ``synthmatch eval``. Prints medians per set and the issue's three targets (median of the per-target ratio agent@32 /
-CMA-ES@1024, agent+search@256 / CMA-ES@1024, and the targets where the agent gains nothing while random@32 finds a
+CMA-ES@1024, agent+search@256 and agent+refine@256 / CMA-ES@1024, and the targets where the agent gains nothing while random@32 finds a
 closer patch); writes ``bench/results/real_sets.json`` with every match. About 3 minutes per 16 notes on one core
 (``--stride 2``: 56 notes, about 10 minutes).
 """
@@ -31,9 +31,11 @@ from synthmatch.synths import Synth, open_synth
 
 SETS = Path(__file__).resolve().parent / "targets" / "real-sets"
 #: (method, budget) pairs run on every target: the issue's comparison.
-RUNS = (("agent", 32), ("agent+search", 256), ("random", 32), ("cmaes", 32), ("cmaes", 256), ("cmaes", 1024))
-COLUMNS = ("set", "targets", "start", "agent@32", "agent+search@256", "random@32", "cmaes@32", "cmaes@256",
-           "cmaes@1024", "agent32/cmaes1024", "search256/cmaes1024", "agent_stuck_random_better",
+RUNS = (("agent", 32), ("agent+search", 256), ("agent+refine", 256), ("random", 32), ("cmaes", 32), ("cmaes", 256),
+        ("cmaes", 1024))
+COLUMNS = ("set", "targets", "start", "agent@32", "agent+search@256", "agent+refine@256", "random@32", "cmaes@32",
+           "cmaes@256", "cmaes@1024", "agent32/cmaes1024", "search256/cmaes1024", "refine256/cmaes1024",
+           "agent_stuck_random_better",
            "full-band agent@32", "full-band search@256", "full-band cmaes@1024")
 
 
@@ -66,7 +68,8 @@ def summarise(label: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     by_run: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         by_run.setdefault(f"{row['method']}@{row['budget']}", {})[f"{row['set']}/{row['target']}"] = row
-    agent, search, cmaes, random = (by_run[k] for k in ("agent@32", "agent+search@256", "cmaes@1024", "random@32"))
+    agent, search, refine, cmaes, random = (
+        by_run[k] for k in ("agent@32", "agent+search@256", "agent+refine@256", "cmaes@1024", "random@32"))
     names = sorted(agent)
     out: dict[str, Any] = {"set": label, "targets": len(names),
                            "start": float(np.median([agent[n]["start"] for n in names]))}
@@ -75,6 +78,7 @@ def summarise(label: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[f"full-band {label}"] = float(np.median([found[n]["fullband"] for n in names]))
     out["agent32/cmaes1024"] = float(np.median([agent[n]["distance"] / cmaes[n]["distance"] for n in names]))
     out["search256/cmaes1024"] = float(np.median([search[n]["distance"] / cmaes[n]["distance"] for n in names]))
+    out["refine256/cmaes1024"] = float(np.median([refine[n]["distance"] / cmaes[n]["distance"] for n in names]))
     out["agent_stuck_random_better"] = sum(
         1 for n in names if agent[n]["distance"] >= agent[n]["start"] and random[n]["distance"] < agent[n]["distance"]
     )

@@ -14,8 +14,8 @@ cmaes          the default patch, then CMA-ES (the ``cma`` package) from it     
 oneplusone     the default patch, then nevergrad's (1+1)-ES from it              K + 1 (fewer if it fails)
 ngopt          the default patch, then nevergrad's NGOpt from it                 K + 1 (fewer if it fails)
 oneshot        the one-shot regressor's patch (``oneshot.onnx``), budget unused  1
-agent+refine   the agent for K - K // 4 steps, then CMA-ES around its best       K + 1, like the agent
-               (sigma REFINE_SIGMA) for the last K // 4 renders
+agent+refine   the agent for min(K - K // 4, 32) steps, then CMA-ES around       K + 1, like the agent
+               its best (sigma REFINE_SIGMA) for the renders left
 agent+search   K // C steps of the agent, each trying C = min(8, K) steps        K // C * C + 1
 ============== ================================================================= ========================
 

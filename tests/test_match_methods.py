@@ -102,6 +102,15 @@ def test_agent_then_refine_is_the_agent_for_three_quarters_of_the_budget(
     assert len(set(refined.history[12:])) == 4  # then four renders of its own around the agent's best
 
 
+def test_agent_then_refine_gives_the_agent_one_episode_at_most_and_the_search_the_rest(
+    synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
+) -> None:
+    refined = match("agent+refine", synth, target, 64, 0, tiny_model_dir)
+    agent = match("agent", synth, target, 32, 0, tiny_model_dir)
+    assert refined.history[:32] == agent.history and refined.renders == 65
+    assert refined.distance <= agent.distance
+
+
 class CountingSynth:
     """A synth that counts its render calls."""
 
