@@ -19,7 +19,7 @@ from synthmatch.model_folder import METADATA_KEYS, ModelFolderError, ModelMismat
 from synthmatch.training import export
 from synthmatch.training.checkpoints import save_checkpoint
 from synthmatch.training.config import load_config
-from synthmatch.training.networks import NetworkConfig, OneShotRegressor, Policy, build_observer
+from synthmatch.training.networks import OBSERVERS, NetworkConfig, OneShotRegressor, Policy, build_observer
 
 torch.set_num_threads(1)
 
@@ -32,24 +32,27 @@ class Exported:
 
     folder: Path
     definition: SynthDefinition
+    networks: NetworkConfig
     observer: torch.nn.Module
     policy: Policy
     oneshot: OneShotRegressor
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+@pytest.fixture(scope="module", params=sorted(OBSERVERS))
+def exported(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Exported:
+    """A model of every observer architecture, exported (each test runs on each)."""
     definition = find_definition("builtin")
     features = FeatureSettings(sample_rate=definition.note.sample_rate)
     frames, count = features.frames(definition.note.render_samples), len(definition.parameters)
+    networks = dataclasses.replace(SMALL, observer=request.param)
     torch.manual_seed(1)
-    observer = build_observer(features, frames, SMALL)
-    policy = Policy(SMALL.embed_dim, count, SMALL.hidden)
-    oneshot = OneShotRegressor(features, frames, count, SMALL)
-    metadata = describe_model(definition, features, SMALL.to_dict(), max_step=0.05, training={"seconds": 1.5},
+    observer = build_observer(features, frames, networks)
+    policy = Policy(networks.embed_dim, count, networks.hidden)
+    oneshot = OneShotRegressor(features, frames, count, networks)
+    metadata = describe_model(definition, features, networks.to_dict(), max_step=0.05, training={"seconds": 1.5},
                               evaluation={"distance_median": 0.3}, oneshot=True)
     folder = export.export_model(observer, policy, oneshot, metadata, tmp_path_factory.mktemp("model"))
-    return Exported(folder, definition, observer, policy, oneshot)
+    return Exported(folder, definition, networks, observer, policy, oneshot)
 
 
 def random_mels(batch: int, seed: int) -> np.ndarray:
@@ -96,7 +99,7 @@ def test_metadata_has_every_field(exported: Exported) -> None:
     assert data["mel_ceiling_db"] == MEL_CEILING_DB
     assert data["render_samples"] == 16000
     assert data["max_step"] == 0.05
-    assert data["networks"] == SMALL.to_dict()
+    assert data["networks"] == exported.networks.to_dict()
     assert data["training"] == {"seconds": 1.5}
     assert data["evaluation"] == {"distance_median": 0.3}
     assert data["files"] == {"observer": "observer.onnx", "policy": "policy.onnx", "oneshot": "oneshot.onnx"}

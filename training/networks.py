@@ -30,13 +30,21 @@ class NetworkConfig:
     embed_dim: int = 256
     """Size of the observer's embedding."""
     channels: int = 32
-    """Channels of the observer's first convolution (doubled at each stage)."""
+    """Channels of the CNN observer's first convolution (doubled at each stage); the transformer's tokens are
+    ``4 * channels`` wide."""
     hidden: int = 256
     """Width of the policy's and critics' hidden layers."""
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for checkpoints and metadata."""
         return asdict(self)
+
+
+def observer_input(target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """target, current [B, n_mels, frames] dB -> [B, 3, n_mels, frames]: both and their difference, about +-1."""
+    t = (target - MEL_OFFSET_DB) / MEL_SCALE_DB
+    u = (current - MEL_OFFSET_DB) / MEL_SCALE_DB
+    return torch.stack([t, u, t - u], dim=1)
 
 
 class CnnObserver(nn.Module):
@@ -53,20 +61,90 @@ class CnnObserver(nn.Module):
             in_channels = out_channels
         self.convs = nn.Sequential(*layers)
         with torch.no_grad():
-            flat = self.convs(torch.zeros(1, 3, features.n_mels, frames)).numel()
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.embed_dim), nn.SiLU())
+            self.flat = self.convs(torch.zeros(1, 3, features.n_mels, frames)).numel()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(self.flat, config.embed_dim), nn.SiLU())
         self.n_mels, self.frames = features.n_mels, frames
 
     def forward(self, target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """target, current [B, n_mels, frames] dB -> embedding [B, embed_dim]."""
-        t = (target - MEL_OFFSET_DB) / MEL_SCALE_DB
-        u = (current - MEL_OFFSET_DB) / MEL_SCALE_DB
-        return self.head(self.convs(torch.stack([t, u, t - u], dim=1)))
+        return self.head(self.convs(observer_input(target, current)))
+
+
+class BandCnnObserver(CnnObserver):
+    """The CNN, plus each mel band's mean over time of the three inputs, given to the head past the convolutions.
+
+    The stride-2 stack blurs the frequency axis and GroupNorm takes out each group's mean over the spectrogram, so
+    the CNN hears the spectral envelope (oscillator shapes, cutoff, noise) only indirectly; the band means
+    (3 x n_mels numbers: both envelopes and their difference) give it to the head at full mel resolution.
+    """
+
+    def __init__(self, features: FeatureSettings, frames: int, config: NetworkConfig) -> None:
+        super().__init__(features, frames, config)
+        self.head = nn.Sequential(nn.Linear(self.flat + 3 * features.n_mels, config.embed_dim), nn.SiLU())
+
+    def forward(self, target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        """target, current [B, n_mels, frames] dB -> embedding [B, embed_dim]."""
+        x = observer_input(target, current)
+        return self.head(torch.cat([self.convs(x).flatten(1), x.mean(dim=3).flatten(1)], dim=1))
+
+
+#: Mel bands and frames of one patch (token) of :class:`TransformerObserver`: 8 x 7 tiles a 64 x 63 log-mel exactly.
+PATCH_MELS, PATCH_FRAMES = 8, 7
+#: Encoder blocks and attention heads of :class:`TransformerObserver`.
+TRANSFORMER_BLOCKS, TRANSFORMER_HEADS = 2, 4
+
+
+class EncoderBlock(nn.Module):
+    """A pre-norm transformer encoder block (self-attention, then a two-layer MLP), spelt out for a plain ONNX graph."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.scale = heads, (width // heads) ** -0.5
+        self.attention_norm = nn.LayerNorm(width)
+        self.qkv, self.out = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(width), nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """tokens [B, N, width] -> tokens [B, N, width]."""
+        tokens, width = x.shape[1], x.shape[2]
+        q, k, v = self.qkv(self.attention_norm(x)).reshape(-1, tokens, 3, self.heads, width // self.heads).permute(
+            2, 0, 3, 1, 4)
+        weights = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
+        x = x + self.out((weights @ v).transpose(1, 2).reshape(-1, tokens, width))
+        return x + self.mlp(x)
+
+
+class TransformerObserver(nn.Module):
+    """A small spectrogram transformer over [target, current, target - current] -> embedding [B, embed_dim].
+
+    Each PATCH_MELS x PATCH_FRAMES tile of the three log-mels is one token of width ``4 * channels`` with a learnt
+    position; TRANSFORMER_BLOCKS encoder blocks let every tile attend to every other (an envelope's time course, a
+    filter's spectral slope), and the mean token goes through a linear layer to the embedding. The CNN's
+    stride-2 stack instead sees the whole sound only in its last, coarsest layers.
+    """
+
+    def __init__(self, features: FeatureSettings, frames: int, config: NetworkConfig) -> None:
+        super().__init__()
+        width = 4 * config.channels
+        self.patches = nn.Conv2d(3, width, (PATCH_MELS, PATCH_FRAMES), stride=(PATCH_MELS, PATCH_FRAMES))
+        tokens = (features.n_mels // PATCH_MELS) * (frames // PATCH_FRAMES)
+        self.position = nn.Parameter(0.02 * torch.randn(1, tokens, width))
+        self.blocks = nn.Sequential(*(EncoderBlock(width, TRANSFORMER_HEADS) for _ in range(TRANSFORMER_BLOCKS)))
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, config.embed_dim), nn.SiLU())
+
+    def forward(self, target: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        """target, current [B, n_mels, frames] dB -> embedding [B, embed_dim]."""
+        tokens = self.patches(observer_input(target, current)).flatten(2).transpose(1, 2) + self.position
+        return self.head(self.blocks(tokens).mean(dim=1))
 
 
 ObserverFactory = Callable[[FeatureSettings, int, NetworkConfig], nn.Module]
 #: Observer architectures by name; add one here to make it selectable by configuration.
-OBSERVERS: dict[str, ObserverFactory] = {"cnn": CnnObserver}
+OBSERVERS: dict[str, ObserverFactory] = {
+    "cnn": CnnObserver, "cnn_bands": BandCnnObserver, "transformer": TransformerObserver,
+}
 
 
 def build_observer(features: FeatureSettings, frames: int, config: NetworkConfig) -> nn.Module:
