@@ -6,9 +6,9 @@ note length estimated from its envelope and the synth's note held that long, its
 equal loudness (docs/metrics.md); each best patch is also judged full-band (synthmatch.full_band: the sound
 ``--audio-out`` writes, against the file at its own rate). Every method gets its own seeded stream per target, as in
 ``synthmatch eval``. Prints medians per set and the issue's three targets (median of the per-target ratio agent@32 /
-CMA-ES@1024, agent+search@256 and agent+refine@256 / CMA-ES@1024, and the targets where the agent gains nothing while random@32 finds a
-closer patch); writes ``bench/results/real_sets.json`` with every match. About 3 minutes per 16 notes on one core
-(``--stride 2``: 56 notes, about 10 minutes).
+CMA-ES@1024, agent+search@256 and agent+refine@256 / CMA-ES@1024, and the targets where the agent gains nothing
+while random@32 finds a closer patch); writes ``bench/results/real_sets.json`` with every match. About 3 minutes
+per 16 notes on one core (``--stride 2``: 56 notes, about 12 minutes).
 """
 
 from __future__ import annotations
