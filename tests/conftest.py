@@ -46,6 +46,18 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_untrained_model(find_definition("builtin"), tmp_path_factory.mktemp("model"), small)
 
 
+@pytest.fixture(scope="session")
+def held_out_target() -> tuple[np.ndarray, int]:
+    """An audible held-out random patch of the built-in synth (seed 11): its sound and its note.
+
+    The training package is imported here, not at the top, so that collecting the torch-free tests imports no torch.
+    """
+    from synthmatch.training.targets import random_targets
+
+    held_out = random_targets(open_synth("builtin"), 1, seed=11)[0]
+    return held_out.audio, held_out.note
+
+
 @pytest.fixture(scope="module")
 def target_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A WAV of a random built-in patch at note 48, for the daemon tests (modules may define their own)."""

@@ -22,7 +22,6 @@ from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.oneshot import OneShotConfig, attach_oneshot, train_oneshot
-from synthmatch.training.targets import random_targets
 
 torch.set_num_threads(1)
 
@@ -34,79 +33,74 @@ def synth() -> Synth:
     return open_synth("builtin")
 
 
-@pytest.fixture(scope="module")
-def target(synth: Synth) -> tuple[np.ndarray, int]:
-    """An audible random patch's sound and its note."""
-    held_out = random_targets(synth, 1, seed=11)[0]
-    return held_out.audio, held_out.note
-
-
 def match(
-    method: str, synth: Synth, target: tuple[np.ndarray, int], budget: int, seed: int, model_dir: Path | None
+    method: str, synth: Synth, held_out_target: tuple[np.ndarray, int], budget: int, seed: int, model_dir: Path | None
 ) -> MatchResult:
-    """One match of ``target`` (audio, note) with ``method``, seeded."""
-    audio, note = target
+    """One match of ``held_out_target`` (audio, note) with ``method``, seeded."""
+    audio, note = held_out_target
     return get_method(method)(synth, audio, note, budget, np.random.default_rng(seed), model_dir)
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
 @pytest.mark.parametrize("budget", [1, 6, 14])
 def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
-    method: str, budget: int, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
+    method: str, budget: int, synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    result = match(method, synth, target, budget, 0, tiny_model_dir)
+    result = match(method, synth, held_out_target, budget, 0, tiny_model_dir)
     expected = 1 if method == "oneshot" else budget + 1  # the one rule: the start, then the budget
     steps = expected - 1
     if method == "agent+search":  # steps of K = min(8, budget) candidates each, within the budget
         candidates = min(8, budget)
         steps, expected = budget // candidates, budget // candidates * candidates + 1
-    assert result.renders == expected and result.method == method and result.note == target[1]
+    assert result.renders == expected and result.method == method and result.note == held_out_target[1]
     assert len(result.history) == result.steps == steps
     assert result.params.shape == (len(synth.parameters),)
     np.testing.assert_array_equal(result.params, quantise_all(synth.definition, result.params))
     assert result.distance == min([result.distance_start, *result.history])
-    heard = multires_stft_distance(synth.render(result.params[None], target[1]), target[0][None])[0]
+    heard = multires_stft_distance(synth.render(result.params[None], held_out_target[1]), held_out_target[0][None])[0]
     assert heard == pytest.approx(result.distance, rel=1e-6)  # the reported distance is the patch's real one
 
 
 @pytest.mark.parametrize("method", ["random", "cmaes", "oneplusone", "ngopt"])
 def test_searching_from_the_default_patch_finds_a_closer_one(
-    method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
+    method: str, synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    result = match(method, synth, target, 128, 0, tiny_model_dir)  # equal-loudness distances: 32 random ones miss
-    agent = match("agent", synth, target, 1, 0, tiny_model_dir)
+    # 128 renders, as equal-loudness distances go: 32 random ones miss
+    result = match(method, synth, held_out_target, 128, 0, tiny_model_dir)
+    agent = match("agent", synth, held_out_target, 1, 0, tiny_model_dir)
     assert result.distance_start == agent.distance_start  # every method starts from the same patch
     assert result.distance < result.distance_start
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
 def test_the_same_seed_gives_the_same_match(
-    method: str, synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
+    method: str, synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    first, second = (match(method, synth, target, 14, 5, tiny_model_dir) for _ in range(2))
+    first, second = (match(method, synth, held_out_target, 14, 5, tiny_model_dir) for _ in range(2))
     np.testing.assert_array_equal(first.params, second.params)
     assert first.history == second.history
 
 
 @pytest.mark.parametrize("method", ["random", "cmaes", "oneplusone"])
-def test_another_seed_searches_elsewhere(method: str, synth: Synth, target: tuple[np.ndarray, int]) -> None:
-    assert match(method, synth, target, 14, 5, None).history != match(method, synth, target, 14, 6, None).history
+def test_another_seed_searches_elsewhere(method: str, synth: Synth, held_out_target: tuple[np.ndarray, int]) -> None:
+    first, other = (match(method, synth, held_out_target, 14, seed, None) for seed in (5, 6))
+    assert first.history != other.history
 
 
 def test_agent_then_refine_is_the_agent_for_three_quarters_of_the_budget(
-    synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
+    synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    refined = match("agent+refine", synth, target, 16, 0, tiny_model_dir)
-    agent = match("agent", synth, target, 12, 0, tiny_model_dir)
+    refined = match("agent+refine", synth, held_out_target, 16, 0, tiny_model_dir)
+    agent = match("agent", synth, held_out_target, 12, 0, tiny_model_dir)
     assert refined.history[:12] == agent.history and refined.distance <= agent.distance
     assert len(set(refined.history[12:])) == 4  # then four renders of its own around the agent's best
 
 
 def test_agent_then_refine_gives_the_agent_one_episode_at_most_and_the_search_the_rest(
-    synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path
+    synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
-    refined = match("agent+refine", synth, target, 64, 0, tiny_model_dir)
-    agent = match("agent", synth, target, 32, 0, tiny_model_dir)
+    refined = match("agent+refine", synth, held_out_target, 64, 0, tiny_model_dir)
+    agent = match("agent", synth, held_out_target, 32, 0, tiny_model_dir)
     assert refined.history[:32] == agent.history and refined.renders == 65
     assert refined.distance <= agent.distance
 
@@ -123,9 +117,10 @@ class CountingSynth:
         return self.synth.render(params, note, velocity)
 
 
-def test_cmaes_renders_each_generation_in_one_call(synth: Synth, target: tuple[np.ndarray, int]) -> None:
+def test_cmaes_renders_each_generation_in_one_call(synth: Synth, held_out_target: tuple[np.ndarray, int]) -> None:
     counting = CountingSynth(synth)
-    result = get_method("cmaes")(counting, target[0], target[1], 12 + 12 + 5, np.random.default_rng(0), None)
+    audio, note = held_out_target
+    result = get_method("cmaes")(counting, audio, note, 12 + 12 + 5, np.random.default_rng(0), None)
     assert result.renders == 30 and counting.calls == 4  # the start, two generations of 12, then the last 5
 
 
@@ -158,9 +153,9 @@ def test_the_eval_default_is_every_method_but_the_searching_agent() -> None:
     assert searches == ["random", "cmaes", "oneplusone", "ngopt"]
 
 
-def test_a_budget_below_one_is_refused(synth: Synth, target: tuple[np.ndarray, int]) -> None:
+def test_a_budget_below_one_is_refused(synth: Synth, held_out_target: tuple[np.ndarray, int]) -> None:
     with pytest.raises(ValueError, match="random: budget 0 must be an int >= 1"):
-        match("random", synth, target, 0, 0, Path("."))
+        match("random", synth, held_out_target, 0, 0, Path("."))
 
 
 def headless_copy(model_dir: Path, folder: Path) -> Path:
@@ -174,18 +169,18 @@ def headless_copy(model_dir: Path, folder: Path) -> Path:
 
 
 def test_the_one_shot_trainer_learns_and_its_network_joins_a_model_folder(
-    synth: Synth, target: tuple[np.ndarray, int], tiny_model_dir: Path, tmp_path: Path
+    synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     folder = headless_copy(tiny_model_dir, tmp_path / "model")
     with pytest.raises(FileNotFoundError, match="python -m synthmatch.training.oneshot --model"):
-        match("oneshot", synth, target, 1, 0, folder)
+        match("oneshot", synth, held_out_target, 1, 0, folder)
     config = OneShotConfig(steps=20, batch_size=16, lr=3e-3, validation_samples=64, networks=SMALL)
     trained = train_oneshot(synth, config, progress=False)
     assert len(trained.losses) == 20 and trained.validation_mse < trained.validation_mse_start
     attach_oneshot(trained.regressor, folder, trained.summary(config))
     assert load_metadata(folder).raw["training"]["oneshot"]["steps"] == 20
     oneshot = load_model(OnnxOneShot, folder, synth.definition)
-    mel = oneshot.observe(target[0][None])
+    mel = oneshot.observe(held_out_target[0][None])
     with torch.no_grad():
         expected = trained.regressor(torch.from_numpy(mel)).numpy()
     np.testing.assert_allclose(oneshot.predict(mel), expected, atol=1e-4)

@@ -15,19 +15,12 @@ from synthmatch.match_rules import BestSoFar
 from synthmatch.matching import MatchProgress
 from synthmatch.nevergrad_search import nevergrad_module, ngopt_search
 from synthmatch.synths import Synth, open_synth
-from synthmatch.training.targets import random_targets
 from synthmatch.watched_search import run_watched
 
 
 @pytest.fixture(scope="module")
 def synth() -> Synth:
     return open_synth("builtin")
-
-
-@pytest.fixture(scope="module")
-def target(synth: Synth) -> tuple[np.ndarray, int]:
-    held_out = random_targets(synth, 1, seed=11)[0]
-    return held_out.audio, held_out.note
 
 
 def test_ngopts_metamodel_proposes_points_under_numpy_2(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,24 +63,25 @@ class FailingOptimizer:
 
 
 def test_a_failing_optimizer_ends_the_search_with_its_best_and_a_warning(
-    synth: Synth, target: tuple[np.ndarray, int], monkeypatch: pytest.MonkeyPatch
+    synth: Synth, held_out_target: tuple[np.ndarray, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ng = nevergrad_module()
     monkeypatch.setitem(ng.optimizers.registry, "NGOpt", FailingOptimizer)
     with pytest.warns(RuntimeWarning, match=r"nevergrad NGOpt failed after 2 of 50 renders \(TypeError: only 0-dim"):
-        result = ngopt_search(synth, target[0], target[1], 50, np.random.default_rng(0))
+        result = ngopt_search(synth, held_out_target[0], held_out_target[1], 50, np.random.default_rng(0))
     assert result.renders == 3 and len(result.history) == 2  # the start and the two candidates it gave
     assert result.distance == min(result.distance_start, *result.history)
 
 
 @pytest.mark.parametrize("method", ["ngopt", "oneplusone"])
 def test_a_stopped_search_leaves_no_optimizer_thread_behind(
-    method: str, synth: Synth, target: tuple[np.ndarray, int]
+    method: str, synth: Synth, held_out_target: tuple[np.ndarray, int]
 ) -> None:
     """NGOpt at small budgets runs COBYLA, which nevergrad drives from a thread of its own."""
     before = threading.active_count()
     steps: list[MatchProgress] = []
-    result = run_watched(method, synth, target[0], target[1], 200, np.random.default_rng(0), on_step=steps.append,
+    audio, note = held_out_target
+    result = run_watched(method, synth, audio, note, 200, np.random.default_rng(0), on_step=steps.append,
                          should_stop=lambda: len(steps) >= 5)
     assert result.steps == 5 and result.renders == 6 and result.method == method
     best = BestSoFar.start(steps[0].params, steps[0].distance)
