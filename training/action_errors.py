@@ -18,15 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from synthmatch.training.config import load_config
 from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.imitation import Demonstrations, collect
 from synthmatch.training.training_run import HELD_OUT_STREAM, TrainingRun, stream_seed
-
-#: States per forward pass.
-CHUNK = 256
 
 
 def action_errors(run_dir: Path) -> dict[str, Any]:
@@ -39,12 +35,7 @@ def action_errors(run_dir: Path) -> dict[str, Any]:
                            augment=config.augment)
     with EnvWorker(settings) as env:
         collect(env, held_out, count, stream_seed(config.seed, HELD_OUT_STREAM), None)
-    squared = []
-    with torch.no_grad():
-        for start in range(0, count, CHUNK):
-            target, current, params, oracle = held_out.tensors(slice(start, min(start + CHUNK, count)))
-            squared.append((run.policy(run.observer(target, current), params) - oracle).square())
-    mse = torch.cat(squared).mean(dim=0).numpy()
+    mse = run.imitation.action_mse_by_parameter(held_out)
     oracle_all = held_out.actions(slice(0, count))
     zero = np.square(oracle_all).mean(axis=0)
     names = [parameter.name for parameter in run.definition.parameters]

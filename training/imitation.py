@@ -242,13 +242,17 @@ class Imitation:
         errors = [self.update(data, rng) for _ in range(updates)]
         return float(np.mean(errors[-max(1, updates // 10):]))
 
-    @torch.no_grad()
     def action_mse(self, data: LabelledStates, chunk: int = 256) -> float:
         """Mean action MSE of the deterministic policy against the oracle over every state in ``data``."""
-        total = 0.0
+        return float(self.action_mse_by_parameter(data, chunk).mean())
+
+    @torch.no_grad()
+    def action_mse_by_parameter(self, data: LabelledStates, chunk: int = 256) -> npt.NDArray[np.float64]:
+        """Action MSE of the deterministic policy against the oracle per parameter [P], over every state in ``data``."""
+        sums = []
         for start in range(0, len(data), chunk):
             rows = slice(start, min(start + chunk, len(data)))
             target, current, params, oracle = (tensor.to(self.device) for tensor in data.tensors(rows))
             action = self.policy(self.observer(target, current), params)
-            total += float((action - oracle).square().mean(dim=1).sum())
-        return total / len(data)
+            sums.append((action - oracle).square().sum(dim=0).double())
+        return (torch.stack(sums).sum(dim=0) / len(data)).cpu().numpy()
