@@ -49,15 +49,15 @@ def agent_then_refine(
     """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch for the rest.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
-    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds it is 1.04x CMA-ES at 1024).
+    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.03x CMA-ES at 1024).
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
     began = time.perf_counter()
-    refine = budget - min(budget - int(budget * REFINE_FRACTION), REFINE_AGENT_STEPS)
-    matched = match_with_agent(synth, agent, target_audio, note, budget - refine)
+    steps = min(budget - int(budget * REFINE_FRACTION), REFINE_AGENT_STEPS)
+    matched = match_with_agent(synth, agent, target_audio, note, steps)
     log = SearchLog.resume(synth, target_audio, matched, began)
-    refine_with_cmaes(log, matched.params, REFINE_SIGMA, refine, rng)
+    refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps, rng)
     return log.result("agent+refine")
 
 

@@ -89,7 +89,7 @@ class VolumeSearch:
     The loudness grows with the parameter, so its two ends bracket any reachable target. The loudest end is
     rendered first: a target at least as loud (or a patch silent even there) ends the search, clipped to it. Then
     the quietest end, :data:`LOWEST` rather than 0 (at 0 a volume is often silent by design: a silent render tells
-    nothing, and a VST3 plugin takes its whole warm-up timeout, 10 s, to render it); a target at most as loud is
+    nothing, and a VST3 plugin takes its whole warm-up timeout to render it); a target at most as loud is
     clipped to it. Inside, regula falsi on the loudness in dB (the Illinois variant, which halves a stale end's
     weight), on the value or its logarithm (:data:`SCALES`: whichever predicted the last render better), picks the
     next value, bisection where an end is silent, until a render is within :data:`LEVEL_TOLERANCE_DB`, the bracket
