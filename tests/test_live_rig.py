@@ -29,6 +29,9 @@ ZYN = find_definition("zynaddsubfx")
 #: RMS that tells a note from silence (the dummy driver's capture is exactly 0). Not higher: at cutoff 0 the saw's
 #: fundamental (220 Hz) lies above the 100 Hz cutoff, and the darkest note measured about 0.006 RMS.
 SOUND_RMS = 1e-4
+#: Takes per patch where a test compares spectra: the median of three stands up to one take spoiled by a loaded
+#: machine (once in CI, a "short filter envelope" take came out as bright as a slow one).
+TAKES = 3
 
 
 def test_default_rig_renders_in_process_and_sends_nothing() -> None:
@@ -113,9 +116,13 @@ def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubf
             assert rms > SOUND_RMS, f"ZynAddSubFX made no sound (RMS {rms:.2g})"
             return audio[0]
 
-        cutoffs = {x: render(_zyn_patch(filter_cutoff_hz=x)) for x in (0.0, 0.5, 1.0)}
-        centroids = [spectral_centroid_hz(_held(a), ZYN.note.sample_rate) for a in cutoffs.values()]
-        levels = _harmonic_levels(_held(cutoffs[1.0]), f0, 8)
+        def centroid(params: np.ndarray) -> float:
+            """Median centroid of the held part over TAKES takes: a loaded machine can spoil one take (seen once)."""
+            return float(np.median([spectral_centroid_hz(_held(render(params)), ZYN.note.sample_rate)
+                                    for _ in range(TAKES)]))
+
+        centroids = [centroid(_zyn_patch(filter_cutoff_hz=x)) for x in (0.0, 0.5, 1.0)]
+        levels = _harmonic_levels(_held(render(_zyn_patch(filter_cutoff_hz=1.0))), f0, 8)
         print("zynaddsubfx centroids (Hz) at cutoff 0, 0.5, 1:", [round(c) for c in centroids],
               "harmonics 1..8 at cutoff 1:", np.round(levels, 3).tolist())
         assert centroids[0] < centroids[1] < centroids[2]
@@ -126,9 +133,8 @@ def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubf
         print(f"zynaddsubfx power share within 800..1250 Hz (cutoff 1000 Hz) at Q 0 and 1: {q_low:.3f} {q_high:.3f}")
         assert q_high > 3 * q_low  # resonance lifts the harmonics next to the cutoff
 
-        short = spectral_centroid_hz(_held(cutoffs[0.5]), ZYN.note.sample_rate)
-        swept = spectral_centroid_hz(_held(render(_zyn_patch(filter_env_attack_s=0.5, filter_env_decay_s=0.5))),
-                                     ZYN.note.sample_rate)
+        short = centroids[1]
+        swept = centroid(_zyn_patch(filter_env_attack_s=0.5, filter_env_decay_s=0.5))
         print(f"zynaddsubfx centroid with a short and a slow filter envelope: {short:.0f} {swept:.0f} Hz")
         assert swept > 1.5 * short  # the envelope lifts the cutoff above basefreq while the note is held
         with pytest.raises(ValueError, match="one patch at a time"):
