@@ -24,6 +24,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 
+from bench.live_daemon import read_banner
 from bench.report import report
 
 #: Longest a ping may wait for its pong during a load, in seconds.
@@ -66,10 +67,10 @@ def start_daemon(*options: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen([sys.executable, "-m", "synthmatch", "daemon", "--osc-port", "0", *options],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
-    for line in process.stdout:
-        if "udp://127.0.0.1:" in line:
-            return process, int(line.split("udp://127.0.0.1:")[1].split()[0])
-    raise RuntimeError("the daemon did not start")
+    _, port = read_banner(process.stdout)
+    if port is None:
+        raise RuntimeError("the daemon did not start")
+    return process, port
 
 
 def measure(port: int, datagram: bytes, replies_expected: int) -> dict[str, Any]:

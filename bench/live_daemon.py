@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 from pythonosc.osc_message import OscMessage
@@ -37,6 +38,22 @@ def stop_process(process: subprocess.Popen[Any], seconds: float = STOP_S) -> Non
             process.wait()
 
 
+def read_banner(lines: Iterable[str]) -> tuple[list[str], int | None]:
+    """A starting daemon's banner from its stdout ``lines``, up to "stop with ..." (its last), and its OSC port.
+
+    The port is None, and the banner whatever came, when the output ends first: the daemon did not start.
+    """
+    banner: list[str] = []
+    port = None
+    for line in lines:
+        banner.append(line)
+        if "udp://127.0.0.1:" in line:
+            port = int(line.split("udp://127.0.0.1:")[1].split()[0])
+        if line.strip().startswith("stop with"):
+            return banner, port
+    return banner, None
+
+
 class LiveDaemon:
     """`synthmatch daemon --osc-port 0 --render live --midi-api jack ARGS...`, driven from one OSC client socket."""
 
@@ -52,15 +69,12 @@ class LiveDaemon:
         )
         assert self.process.stdout is not None
         self.client: SimpleUDPClient | None = None
-        self.banner: list[str] = []
+        self.banner, port = read_banner(self.process.stdout)
         """The lines the daemon printed on starting, up to "stop with ..." (its last)."""
-        for line in self.process.stdout:
-            self.banner.append(line)
-            if "udp://127.0.0.1:" in line:
-                self.port = int(line.split("udp://127.0.0.1:")[1].split()[0])
-            if line.strip().startswith("stop with"):
-                self.client = SimpleUDPClient("127.0.0.1", self.port)
-                return
+        if port is not None:
+            self.port = port
+            self.client = SimpleUDPClient("127.0.0.1", port)
+            return
         _, log = self.stop()
         raise DaemonError(f"the daemon did not start:\n{''.join(self.banner)}{log}")
 

@@ -10,6 +10,8 @@ import time
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
+from bench.live_daemon import read_banner
+
 DAEMON = [sys.executable, "-m", "synthmatch", "daemon"]
 SEND = [sys.executable, "-m", "synthmatch", "send"]
 
@@ -20,14 +22,11 @@ class Daemon:
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen([*DAEMON, "--osc-port", "0", *args], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
-        self.banner: list[str] = []
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.banner.append(line)
-            if line.strip().startswith("listening"):
-                self.port = int(line.split("udp://127.0.0.1:")[1].split()[0])
-            if line.strip().startswith("stop with"):  # the banner's last line
-                return
+        self.banner, port = read_banner(self.process.stdout)
+        if port is not None:
+            self.port = port
+            return
         raise AssertionError(f"the daemon did not start: {self.process.wait(10)}: {self.process.stderr.read()}")
 
     def ping(self) -> OscMessage:

@@ -17,6 +17,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.udp_client import SimpleUDPClient
 
+from bench.live_daemon import read_banner
 from synthmatch import __version__
 from synthmatch.daemon.config import DaemonConfig, DaemonConfigError, load_config
 from synthmatch.daemon.osc_client import parse_argument
@@ -268,3 +269,13 @@ def model_dir() -> Path:
     from synthmatch.definitions import find_definition
 
     return default_model_dir(find_definition("builtin"))
+
+
+def test_read_banner_finds_the_port_and_stops_at_the_last_line_or_says_it_never_came() -> None:
+    """The one banner reader every test and bench uses: the port from the listening line, no reading past
+    "stop with" (the daemon keeps running), and None when the output ends first (the daemon did not start)."""
+    lines = iter(["synthmatch daemon 1.0\n", "listening on udp://127.0.0.1:45123 (OSC)\n", "stop with Ctrl-C\n",
+                  "not read\n"])
+    banner, port = read_banner(lines)
+    assert port == 45123 and len(banner) == 3 and next(lines) == "not read\n"
+    assert read_banner(["error: no such synth\n"]) == (["error: no such synth\n"], None)
