@@ -17,6 +17,7 @@ import pedalboard
 import pytest
 
 from synthmatch.definitions import DefinitionError, SynthDefinition, load_definition
+from synthmatch.note_length import with_note_length
 from synthmatch.params import denormalise
 from synthmatch.pitch import estimate_f0_hz, nearest_midi_note
 from synthmatch.synths import SynthUnavailable, open_synth
@@ -166,6 +167,18 @@ def test_render_is_mono_float32_of_the_definitions_length_and_deterministic(neko
     assert audio.dtype == np.float32 and audio.shape == (3, nekobi_synth.definition.note.render_samples)
     assert all(rms(a) > 1e-3 for a in audio)
     np.testing.assert_array_equal(nekobi_synth.render(patches), audio)
+
+
+@pytest.mark.vst3
+@pytest.mark.parametrize("render_seconds", [1.18, 0.75, 2.0])
+def test_a_render_has_the_definitions_length_whatever_the_plugin_rounds_to(
+    nekobi_synth: Vst3Synth, render_seconds: float
+) -> None:
+    """pedalboard gives back one sample short when render_samples / rate is not exact in floating point (1.18 s at
+    44.1 kHz: 52037 of 52038); a render of a target's length (matched audio, full-band distance) must not fail."""
+    definition = with_note_length(nekobi_synth.definition, 0.5, render_seconds)
+    audio = Vst3Synth(definition).render(defaults(nekobi_synth))
+    assert audio.shape == (1, definition.note.render_samples) and rms(audio[0]) > 1e-3
 
 
 @pytest.mark.vst3

@@ -324,5 +324,7 @@ class Vst3Synth(DefinitionSynth):
                 out = self.plugin.process(
                     midi, duration=samples / self.sample_rate, sample_rate=self.sample_rate, num_channels=1, reset=True
                 )
-            audio[row] = out[0, :samples]
+            got = min(samples, out.shape[1])  # pedalboard may round duration * rate down by a sample
+            audio[row, :got] = out[0, :got]
+            audio[row, got:] = 0.0
         return audio
