@@ -116,13 +116,17 @@ def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubf
             assert rms > SOUND_RMS, f"ZynAddSubFX made no sound (RMS {rms:.2g})"
             return audio[0]
 
-        def centroid(params: np.ndarray) -> float:
-            """Median centroid of the held part over TAKES takes: a loaded machine can spoil one take (seen once)."""
-            return float(np.median([spectral_centroid_hz(_held(render(params)), ZYN.note.sample_rate)
-                                    for _ in range(TAKES)]))
+        def takes(params: np.ndarray) -> list[np.ndarray]:
+            """TAKES renders of one patch: a loaded machine can spoil one take (seen once)."""
+            return [render(params) for _ in range(TAKES)]
 
-        centroids = [centroid(_zyn_patch(filter_cutoff_hz=x)) for x in (0.0, 0.5, 1.0)]
-        levels = _harmonic_levels(_held(render(_zyn_patch(filter_cutoff_hz=1.0))), f0, 8)
+        def centroid(audios: list[np.ndarray]) -> float:
+            """Median centroid of the held part of ``audios``, the takes of one patch."""
+            return float(np.median([spectral_centroid_hz(_held(a), ZYN.note.sample_rate) for a in audios]))
+
+        cutoffs = {x: takes(_zyn_patch(filter_cutoff_hz=x)) for x in (0.0, 0.5, 1.0)}
+        centroids = [centroid(audios) for audios in cutoffs.values()]
+        levels = _harmonic_levels(_held(cutoffs[1.0][0]), f0, 8)
         print("zynaddsubfx centroids (Hz) at cutoff 0, 0.5, 1:", [round(c) for c in centroids],
               "harmonics 1..8 at cutoff 1:", np.round(levels, 3).tolist())
         assert centroids[0] < centroids[1] < centroids[2]
@@ -134,7 +138,7 @@ def test_zynaddsubfx_live_renders_move_as_commanded(jack: JackServer, zynaddsubf
         assert q_high > 3 * q_low  # resonance lifts the harmonics next to the cutoff
 
         short = centroids[1]
-        swept = centroid(_zyn_patch(filter_env_attack_s=0.5, filter_env_decay_s=0.5))
+        swept = centroid(takes(_zyn_patch(filter_env_attack_s=0.5, filter_env_decay_s=0.5)))
         print(f"zynaddsubfx centroid with a short and a slow filter envelope: {short:.0f} {swept:.0f} Hz")
         assert swept > 1.5 * short  # the envelope lifts the cutoff above basefreq while the note is held
         with pytest.raises(ValueError, match="one patch at a time"):
