@@ -15,7 +15,7 @@ import onnxruntime as ort
 
 from synthmatch.definitions import SynthDefinition
 from synthmatch.features import observe_mel
-from synthmatch.model_folder import HOW_TO_EXPORT, ModelFolderError, ModelMetadata, load_metadata
+from synthmatch.model_folder import HOW_TO_EXPORT, METADATA_FILE, ModelFolderError, ModelMetadata, load_metadata
 
 Mel = npt.NDArray[np.float32]
 
@@ -66,11 +66,16 @@ class OnnxModel:
         return observe_mel(audio, self.features, self.mel_ceiling_db, at_equal_loudness=at_equal_loudness)
 
 
+#: Subfolder of a model folder that may hold a second agent (a model folder of its own, from another training
+#: run): it takes over from the first agent's best patch halfway through a match (see ``match_with_agent``).
+RELAY_FOLDER = "relay"
+
+
 class OnnxAgent(OnnxModel):
     """Observer and policy on onnxruntime: (target mel, current mel, params) -> step [B, P] in [-1, 1].
 
     Build it with :meth:`load`. Observe sounds with :meth:`observe` and move each parameter by
-    ``max_step * action``, exactly as in training.
+    ``max_step * action``, exactly as in training. :attr:`relay` is the second agent of the folder, if it has one.
     """
 
     def __init__(self, metadata: ModelMetadata, threads: int = 1) -> None:
@@ -79,6 +84,23 @@ class OnnxAgent(OnnxModel):
         self.parameter_count = len(metadata.parameter_names)
         self._observer = open_session(metadata.path("observer"), threads)
         self._policy = open_session(metadata.path("policy"), threads)
+        self.relay: OnnxAgent | None = None
+        """The agent that takes over halfway (``RELAY_FOLDER``), None for a folder without one."""
+
+    @classmethod
+    def load(cls, model_dir: str | Path, definition: SynthDefinition, threads: int = 1) -> Self:
+        """The agent in ``model_dir`` and its relay, if the folder has one, both checked to fit ``definition``.
+
+        Why a relay: one policy gains for 10 to 16 steps and then circles around a patch of its own; a policy from
+        another training run circles elsewhere, so from the first one's best it moves on (docs/evaluation.md).
+        """
+        agent = super().load(model_dir, definition, threads)
+        relay_dir = Path(model_dir) / RELAY_FOLDER
+        if (relay_dir / METADATA_FILE).is_file():
+            relay_metadata = load_metadata(relay_dir)
+            relay_metadata.check_fits(definition)
+            agent.relay = cls(relay_metadata, threads)
+        return agent
 
     def act(self, target_mel: Mel, current_mel: Mel, params: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """The deterministic step: mels [B, n_mels, frames] dB, params [B, P] normalised -> action [B, P] in [-1, 1]."""

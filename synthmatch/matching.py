@@ -122,8 +122,9 @@ def match_with_agent(
     Starts from ``start_params`` [P] (normalised) or the definition's defaults; calls ``on_step`` after every
     step. ``should_stop`` is asked before every step; when it answers True the match ends early and the result
     counts only the steps taken. With ``candidates`` K > 1 every step searches (:func:`search_step`, seeded by
-    ``seed``): K renders a step in one batch, so the synth must render batches in-process. Returns the best patch
-    seen, the start included.
+    ``seed``): K renders a step in one batch, so the synth must render batches in-process. When the agent has a
+    relay (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last ``steps // 2`` steps, from the best patch so
+    far. Returns the best patch seen, the start included.
     """
     began = time.perf_counter()
     if agent.parameter_count != len(synth.parameters):
@@ -143,17 +144,24 @@ def match_with_agent(
     audio = equal_loudness(synth.render(params[None], note))
     current_mel = agent.observe(audio, at_equal_loudness=True)
     distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))[0])
-    best = BestSoFar.start(params, distance_start)
+    best, best_audio = BestSoFar.start(params, distance_start), audio
     history: list[float] = []
+    acting, relay, handover = agent, agent.relay, steps - steps // 2
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        action = agent.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
-        params, audio, distance = search_step(synth, params, action, agent.max_step, note, target_spectra,
+        if relay is not None and step == handover + 1:  # the relay goes on from the best patch, heard, not rendered
+            acting, params = relay, best.params
+            target_mel = relay.observe(target, at_equal_loudness=True)
+            current_mel = relay.observe(best_audio, at_equal_loudness=True)
+        action = acting.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
+        params, audio, distance = search_step(synth, params, action, acting.max_step, note, target_spectra,
                                               candidates, rng)
-        current_mel = agent.observe(audio, at_equal_loudness=True)
+        current_mel = acting.observe(audio, at_equal_loudness=True)
         history.append(distance)
         best, improved = best.update(params, distance)
+        if improved:
+            best_audio = audio
         if on_step is not None:
             on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=float(best.distance),
                                   improved=bool(improved), mel=current_mel[0], distance_start=distance_start))

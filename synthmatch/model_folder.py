@@ -12,6 +12,9 @@ oneshot.onnx      optional: input ``target`` [B, n_mels, frames] -> ``params`` [
 metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``, ``mel_ceiling_db``,
                   ``render_samples``, ``max_step``, ``networks``, ``training``, ``evaluation``, ``files``
                   (role -> file name, null for an absent one-shot head), ``created``, ``synthmatch_version``
+relay/            optional: a second agent's model folder (another training run's observer, policy, metadata),
+                  checked against the synth as the first; it plays the last half of every match from the
+                  best patch so far (:data:`synthmatch.agent.RELAY_FOLDER`)
 ================= ==========================================================================================
 
 Format history: 1, the observer heard log-mels at the sound's own level; 2 (since synthmatch.loudness), at equal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,12 @@ import pytest
 import torch
 
 from synthmatch import distances, features, matching
-from synthmatch.agent import OnnxAgent
+from synthmatch.agent import RELAY_FOLDER, OnnxAgent
 from synthmatch.distances import log_spectra, multires_stft_distance
 from synthmatch.loudness import equal_loudness
+from synthmatch.match_rules import move
 from synthmatch.matching import MatchProgress, match_with_agent, search_step
+from synthmatch.model_folder import ModelMismatch
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import SynthMatchEnv
@@ -138,3 +141,49 @@ def test_every_sound_of_a_match_is_brought_to_equal_loudness_once(
     sounds.clear()
     match_with_agent(synth, agent, target, 55, steps=3, candidates=4)
     assert sum(sounds) == 1 + 1 + 3 * 4
+
+
+@pytest.fixture(scope="module")
+def relayed_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model folder with a relay: another tiny untrained agent (seed 1) in its ``relay/`` subfolder."""
+    from synthmatch.training.export import export_untrained_model
+    from synthmatch.training.networks import NetworkConfig
+
+    folder = tmp_path_factory.mktemp("relayed") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
+    export_untrained_model(open_synth("builtin").definition, folder / RELAY_FOLDER, small, seed=1, oneshot=False)
+    return folder
+
+
+def test_a_relay_plays_the_last_half_from_the_first_halfs_best_patch(
+    synth: Synth, agent: OnnxAgent, target: np.ndarray, relayed_model_dir: Path
+) -> None:
+    relayed = OnnxAgent.load(relayed_model_dir, synth.definition)
+    relay = relayed.relay
+    assert agent.relay is None and relay is not None
+    seen: list[MatchProgress] = []
+    result = match_with_agent(synth, relayed, target, 55, STEPS, on_step=seen.append)
+    first = match_with_agent(synth, agent, target, 55, STEPS // 2)  # the same first agent alone
+    assert result.history[: STEPS // 2] == first.history
+    assert result.renders == STEPS + 1 and result.distance == min(result.distance_start, *result.history)
+    # step STEPS // 2 + 1 is the relay's step from the best patch so far, as the relay hears it
+    heard = equal_loudness(synth.render(first.params[None], 55))
+    aimed = relay.observe(equal_loudness(target[None]), at_equal_loudness=True)
+    action = relay.act(aimed, relay.observe(heard, at_equal_loudness=True), first.params[None])[0]
+    expected = move(synth.definition, first.params, action.astype(np.float64), relay.max_step)
+    np.testing.assert_array_equal(seen[STEPS // 2].params, expected)
+    own = agent.act(agent.observe(equal_loudness(target[None]), at_equal_loudness=True),
+                    agent.observe(heard, at_equal_loudness=True), first.params[None])[0]
+    assert not np.array_equal(move(synth.definition, first.params, own.astype(np.float64), agent.max_step), expected)
+
+
+def test_a_relay_for_another_synth_is_refused_naming_its_folder(
+    synth: Synth, relayed_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(relayed_model_dir, folder)
+    metadata = folder / RELAY_FOLDER / "metadata.json"
+    metadata.write_text(metadata.read_text().replace('"name": "builtin"', '"name": "nekobi"', 1))
+    with pytest.raises(ModelMismatch, match=f"{RELAY_FOLDER}.*does not fit synth 'builtin'"):
+        OnnxAgent.load(folder, synth.definition)

@@ -39,9 +39,9 @@ def test_wheel_holds_all_four_folders_and_data(wheel: Path) -> None:
         "synthmatch/models/__init__.py",
     ]:
         assert expected in names, f"{expected} missing from {wheel.name}"
-    shipped = [p for p in (ROOT / "models").glob("*/*") if p.suffix in {".onnx", ".json"}]
+    shipped = [p for p in (ROOT / "models").glob("**/*") if p.suffix in {".onnx", ".json"}]  # relay/ folders too
     for path in shipped:
-        assert f"synthmatch/models/{path.parent.name}/{path.name}" in names
+        assert f"synthmatch/models/{path.relative_to(ROOT / 'models').as_posix()}" in names
 
 
 def test_installed_copy_lists_its_shipped_synths(wheel: Path, tmp_path: Path) -> None:
