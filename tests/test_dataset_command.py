@@ -102,7 +102,8 @@ def test_an_interrupted_run_resumes_with_only_the_missing_shards(tmp_path: Path)
     """A run stopped by Ctrl-C keeps its shards; the same command writes only the others, and the result is the
     data set an uninterrupted run makes."""
     folder = tmp_path / "d"
-    args = ["--synth", "builtin", "--patches", "600", "--out", str(folder), "--seed", "5", "--shard-size", "8"]
+    # 3000 patches (375 shards, a few seconds): with 600 a busy CI machine once finished them all before the SIGINT
+    args = ["--synth", "builtin", "--patches", "3000", "--out", str(folder), "--seed", "5", "--shard-size", "8"]
     process = subprocess.Popen([*COMMAND, *args], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -122,7 +123,7 @@ def test_an_interrupted_run_resumes_with_only_the_missing_shards(tmp_path: Path)
     assert resumed.returncode == 0, resumed.stderr
     assert {j: os.stat(shard_path(folder, j)).st_mtime_ns for j in written} == before  # not rendered again
     assert dataset.complete and json.loads((folder / "summary.json").read_text())["complete"]
-    assert make(tmp_path / "whole", patches=600) == 0
+    assert make(tmp_path / "whole", patches=3000) == 0
     whole = open_dataset(tmp_path / "whole", BUILTIN).load_all()
     pieces = dataset.load_all()
     np.testing.assert_array_equal(whole[3], pieces[3])
