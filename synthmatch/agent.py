@@ -15,7 +15,13 @@ import onnxruntime as ort
 
 from synthmatch.definitions import SynthDefinition
 from synthmatch.features import observe_mel
-from synthmatch.model_folder import HOW_TO_EXPORT, METADATA_FILE, ModelFolderError, ModelMetadata, load_metadata
+from synthmatch.model_folder import (
+    HOW_TO_EXPORT,
+    ModelFolderError,
+    ModelMetadata,
+    load_metadata,
+    load_relay_metadata,
+)
 
 Mel = npt.NDArray[np.float32]
 
@@ -66,11 +72,6 @@ class OnnxModel:
         return observe_mel(audio, self.features, self.mel_ceiling_db, at_equal_loudness=at_equal_loudness)
 
 
-#: Subfolder of a model folder that may hold a second agent (a model folder of its own, from another training
-#: run): it takes over from the first agent's best patch halfway through a match (see ``match_with_agent``).
-RELAY_FOLDER = "relay"
-
-
 class OnnxAgent(OnnxModel):
     """Observer and policy on onnxruntime: (target mel, current mel, params) -> step [B, P] in [-1, 1].
 
@@ -85,7 +86,7 @@ class OnnxAgent(OnnxModel):
         self._observer = open_session(metadata.path("observer"), threads)
         self._policy = open_session(metadata.path("policy"), threads)
         self.relay: OnnxAgent | None = None
-        """The agent that takes over halfway (``RELAY_FOLDER``), None for a folder without one."""
+        """The agent that takes over halfway (the folder's ``relay/``), None for a folder without one."""
 
     @classmethod
     def load(cls, model_dir: str | Path, definition: SynthDefinition, threads: int = 1) -> Self:
@@ -95,11 +96,9 @@ class OnnxAgent(OnnxModel):
         another training run circles elsewhere, so from the first one's best it moves on (docs/evaluation.md).
         """
         agent = super().load(model_dir, definition, threads)
-        relay_dir = Path(model_dir) / RELAY_FOLDER
-        if (relay_dir / METADATA_FILE).is_file():
-            relay_metadata = load_metadata(relay_dir)
-            relay_metadata.check_fits(definition)
-            agent.relay = cls(relay_metadata, threads)
+        relay = load_relay_metadata(agent.metadata, definition)
+        if relay is not None:
+            agent.relay = cls(relay, threads)
         return agent
 
     def act(self, target_mel: Mel, current_mel: Mel, params: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:

@@ -49,7 +49,7 @@ def agent_then_refine(
     """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch for the rest.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
-    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.03x CMA-ES at 1024).
+    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024).
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)

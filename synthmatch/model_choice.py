@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthmatch.definitions import SynthDefinition
-from synthmatch.model_folder import ModelFolderError, ModelMismatch, load_metadata
+from synthmatch.model_folder import ModelFolderError, ModelMismatch, load_metadata, load_relay_metadata
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,17 @@ def choose_matcher(definition: SynthDefinition, model_dir: Path | None = None) -
     """``model_dir`` if given (checked: a ModelMismatch if it does not fit), else the synth's shipped model if it
     fits, else a search; the choice says why."""
     if model_dir is not None:
-        load_metadata(model_dir).check_fits(definition)
+        given = load_metadata(model_dir)
+        given.check_fits(definition)
+        load_relay_metadata(given, definition)
         return MatcherChoice(model_dir, "")
     from synthmatch.models import shipped_model_dir
 
     try:
         shipped = shipped_model_dir(definition.name)
-        load_metadata(shipped).check_fits(definition)
+        metadata = load_metadata(shipped)
+        metadata.check_fits(definition)
+        load_relay_metadata(metadata, definition)
     except FileNotFoundError:
         return MatcherChoice(None, f"none shipped for {definition.name!r}")
     except (ModelMismatch, ModelFolderError) as err:

@@ -14,7 +14,7 @@ metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``
                   (role -> file name, null for an absent one-shot head), ``created``, ``synthmatch_version``
 relay/            optional: a second agent's model folder (another training run's observer, policy, metadata),
                   checked against the synth as the first; it plays the last half of every match from the
-                  best patch so far (:data:`synthmatch.agent.RELAY_FOLDER`)
+                  best patch so far (:data:`RELAY_FOLDER`)
 ================= ==========================================================================================
 
 Format history: 1, the observer heard log-mels at the sound's own level; 2 (since synthmatch.loudness), at equal
@@ -55,6 +55,9 @@ OLD_FORMAT_WARNINGS = {
         "retrained model with it (compare_evals) before replacing it"),
 }
 METADATA_FILE = "metadata.json"
+#: Subfolder of a model folder that may hold a second agent (a model folder of its own, from another training
+#: run): it takes over from the first agent's best patch halfway through a match (see ``match_with_agent``).
+RELAY_FOLDER = "relay"
 #: Keys that metadata.json must have (the table above).
 METADATA_KEYS = (
     "format", "synth", "features", "mel_ceiling_db", "render_samples", "max_step", "networks", "training",
@@ -180,6 +183,32 @@ class ModelMetadata:
                 f"{where}: it listens at {self.features.sample_rate} Hz for {self.render_samples} samples, "
                 f"{definition.name} renders at {rate} Hz for {definition.note.render_samples}; {fix}"
             )
+
+
+def load_relay_metadata(first: ModelMetadata, definition: SynthDefinition) -> ModelMetadata | None:
+    """The checked metadata of ``first``'s relay (``RELAY_FOLDER``), None when its folder has none.
+
+    A relay must fit ``definition`` and hear as the first agent does (the same features and ceiling: the live view
+    pairs its mels with the target the first one heard); a ``relay/`` without metadata (an export cut short) is an
+    error, not silently ignored.
+    """
+    folder = first.folder / RELAY_FOLDER
+    if not folder.is_dir():
+        return None
+    if not (folder / METADATA_FILE).is_file():
+        raise ModelFolderError(
+            f"{folder}: a relay folder without {METADATA_FILE}; export the relay again "
+            f"(synthmatch export RUN --out {folder}) or remove the folder"
+        )
+    relay = load_metadata(folder)
+    relay.check_fits(definition)
+    if relay.features != first.features or relay.mel_ceiling_db != first.mel_ceiling_db:
+        raise ModelMismatch(
+            f"relay {folder} hears with other features than {first.folder} ({relay.features}, ceiling "
+            f"{relay.mel_ceiling_db} dB against {first.features}, {first.mel_ceiling_db} dB); export a relay "
+            "trained with the same features"
+        )
+    return relay
 
 
 def load_metadata(model_dir: str | Path) -> ModelMetadata:

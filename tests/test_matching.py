@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -10,12 +12,13 @@ import pytest
 import torch
 
 from synthmatch import distances, features, matching
-from synthmatch.agent import RELAY_FOLDER, OnnxAgent
+from synthmatch.agent import OnnxAgent
 from synthmatch.distances import log_spectra, multires_stft_distance
 from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import move
 from synthmatch.matching import MatchProgress, match_with_agent, search_step
-from synthmatch.model_folder import ModelMismatch
+from synthmatch.model_choice import choose_matcher
+from synthmatch.model_folder import METADATA_FILE, RELAY_FOLDER, ModelFolderError, ModelMismatch
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import SynthMatchEnv
@@ -157,33 +160,55 @@ def relayed_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
 
 
 def test_a_relay_plays_the_last_half_from_the_first_halfs_best_patch(
-    synth: Synth, agent: OnnxAgent, target: np.ndarray, relayed_model_dir: Path
+    synth: Synth, agent: OnnxAgent, target: np.ndarray, relayed_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     relayed = OnnxAgent.load(relayed_model_dir, synth.definition)
-    relay = relayed.relay
+    relay, first_steps = relayed.relay, STEPS - STEPS // 2
     assert agent.relay is None and relay is not None
+    renders: list[int] = []
+    render = synth.render
+
+    def counted(params: np.ndarray, note: int) -> np.ndarray:
+        renders.append(len(params))
+        return render(params, note)
+
     seen: list[MatchProgress] = []
-    result = match_with_agent(synth, relayed, target, 55, STEPS, on_step=seen.append)
-    first = match_with_agent(synth, agent, target, 55, STEPS // 2)  # the same first agent alone
-    assert result.history[: STEPS // 2] == first.history
-    assert result.renders == STEPS + 1 and result.distance == min(result.distance_start, *result.history)
-    # step STEPS // 2 + 1 is the relay's step from the best patch so far, as the relay hears it
+    with monkeypatch.context() as patch:
+        patch.setattr(synth, "render", counted)
+        result = match_with_agent(synth, relayed, target, 55, STEPS, on_step=seen.append)
+    assert sum(renders) == STEPS + 1 == result.renders  # the handover hears the best patch again, renders nothing
+    first_seen: list[MatchProgress] = []
+    first = match_with_agent(synth, agent, target, 55, first_steps, on_step=first_seen.append)
+    assert result.history[:first_steps] == first.history
+    assert not np.array_equal(first.params, first_seen[-1].params)  # the best is not where the first agent ended
+    assert result.distance == min(result.distance_start, *result.history)
+    # the first step after the handover is the relay's step from the best patch so far, as the relay hears it
     heard = equal_loudness(synth.render(first.params[None], 55))
     aimed = relay.observe(equal_loudness(target[None]), at_equal_loudness=True)
     action = relay.act(aimed, relay.observe(heard, at_equal_loudness=True), first.params[None])[0]
     expected = move(synth.definition, first.params, action.astype(np.float64), relay.max_step)
-    np.testing.assert_array_equal(seen[STEPS // 2].params, expected)
+    np.testing.assert_array_equal(seen[first_steps].params, expected)
     own = agent.act(agent.observe(equal_loudness(target[None]), at_equal_loudness=True),
                     agent.observe(heard, at_equal_loudness=True), first.params[None])[0]
     assert not np.array_equal(move(synth.definition, first.params, own.astype(np.float64), agent.max_step), expected)
 
 
-def test_a_relay_for_another_synth_is_refused_naming_its_folder(
+def test_a_relay_that_does_not_fit_or_hears_otherwise_is_refused_naming_its_folder(
     synth: Synth, relayed_model_dir: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "model"
     shutil.copytree(relayed_model_dir, folder)
-    metadata = folder / RELAY_FOLDER / "metadata.json"
-    metadata.write_text(metadata.read_text().replace('"name": "builtin"', '"name": "nekobi"', 1))
-    with pytest.raises(ModelMismatch, match=f"{RELAY_FOLDER}.*does not fit synth 'builtin'"):
+    metadata = folder / RELAY_FOLDER / METADATA_FILE
+    original = metadata.read_text()
+    metadata.write_text(original.replace('"name": "builtin"', '"name": "nekobi"', 1))
+    with pytest.raises(ModelMismatch, match=re.escape(str(folder / RELAY_FOLDER)) + ".*does not fit synth 'builtin'"):
+        OnnxAgent.load(folder, synth.definition)
+    raw = json.loads(original)
+    metadata.write_text(json.dumps({**raw, "mel_ceiling_db": raw["mel_ceiling_db"] - 10.0}))
+    with pytest.raises(ModelMismatch, match=re.escape(f"relay {folder / RELAY_FOLDER} hears with other features")):
+        OnnxAgent.load(folder, synth.definition)
+    with pytest.raises(ModelMismatch, match="hears with other features"):
+        choose_matcher(synth.definition, folder)  # refused before a match starts, not halfway through it
+    metadata.unlink()  # an export cut short
+    with pytest.raises(ModelFolderError, match=re.escape(f"{folder / RELAY_FOLDER}: a relay folder without")):
         OnnxAgent.load(folder, synth.definition)
