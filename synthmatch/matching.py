@@ -144,16 +144,14 @@ def match_with_agent(
     audio = equal_loudness(synth.render(params[None], note))
     current_mel = agent.observe(audio, at_equal_loudness=True)
     distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))[0])
-    best, best_audio = BestSoFar.start(params, distance_start), audio
+    best, best_mel = BestSoFar.start(params, distance_start), current_mel
     history: list[float] = []
     acting, relay, handover = agent, agent.relay, steps - steps // 2
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
             break
-        if relay is not None and step == handover + 1:  # the relay goes on from the best patch, heard, not rendered
-            acting, params = relay, best.params
-            target_mel = relay.observe(target, at_equal_loudness=True)
-            current_mel = relay.observe(best_audio, at_equal_loudness=True)
+        if relay is not None and step == handover + 1:  # from the best patch, as heard then: a relay hears alike
+            acting, params, current_mel = relay, best.params, best_mel
         action = acting.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
         params, audio, distance = search_step(synth, params, action, acting.max_step, note, target_spectra,
                                               candidates, rng)
@@ -161,7 +159,7 @@ def match_with_agent(
         history.append(distance)
         best, improved = best.update(params, distance)
         if improved:
-            best_audio = audio
+            best_mel = current_mel
         if on_step is not None:
             on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=float(best.distance),
                                   improved=bool(improved), mel=current_mel[0], distance_start=distance_start))
