@@ -94,6 +94,15 @@ def oneshot_guess(
     return SearchLog.start(synth, target, note, guess, began).result("oneshot")
 
 
+def relay_folder(model_dir: Path | None, definition: SynthDefinition) -> str | None:
+    """The folder of the relay the agent methods play with ``model_dir`` (None: the shipped one), None without one.
+
+    Reports record it next to the model folder, so a comparison says whether its agent handed over halfway.
+    """
+    relay = load_model(OnnxAgent, model_dir, definition).relay
+    return None if relay is None else str(relay.metadata.folder)
+
+
 Model = TypeVar("Model", bound=OnnxModel)
 _LOADED: dict[tuple[type[OnnxModel], Path, str, str], OnnxModel] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import settings
 from pedalboard.io import AudioFile
 
 from synthmatch.definitions import find_definition, load_definition
+from synthmatch.model_folder import RELAY_FOLDER
 from synthmatch.params import quantise_all
 from synthmatch.synths import open_synth
 from synthmatch.synths.vst3 import PluginNotFound, Vst3Synth
@@ -44,6 +46,19 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
     return export_untrained_model(find_definition("builtin"), tmp_path_factory.mktemp("model"), small)
+
+
+@pytest.fixture(scope="session")
+def relayed_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model folder with a relay: another tiny untrained agent (seed 1) in its ``relay/`` subfolder."""
+    from synthmatch.training.export import export_untrained_model
+    from synthmatch.training.networks import NetworkConfig
+
+    folder = tmp_path_factory.mktemp("relayed") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
+    export_untrained_model(find_definition("builtin"), folder / RELAY_FOLDER, small, seed=1, oneshot=False)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -129,6 +129,16 @@ def test_the_agent_and_the_one_shot_regressor_are_evaluated_with_the_model_given
         assert words in table
 
 
+def test_the_report_says_whether_the_agent_handed_over_to_a_relay(
+    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path, relayed_model_dir: Path
+) -> None:
+    args = ("--random", "1", "--methods", "agent", "--budgets", "2", "--model")
+    assert run_eval(capsys, *args, str(tiny_model_dir))["relay"] is None
+    relayed = run_eval(capsys, *args, str(relayed_model_dir))
+    assert relayed["model"] == str(relayed_model_dir) and relayed["relay"] == str(relayed_model_dir / "relay")
+    assert run_eval(capsys, "--random", "1", "--methods", "random", "--budgets", "2")["relay"] is None
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--random", "1", "--methods", "random,cmaess"], "unknown method 'cmaess'; did you mean cmaes?"),
     (["--random", "1", "--methods", " , "], "names no method"),

@@ -146,19 +146,6 @@ def test_every_sound_of_a_match_is_brought_to_equal_loudness_once(
     assert sum(sounds) == 1 + 1 + 3 * 4
 
 
-@pytest.fixture(scope="module")
-def relayed_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model folder with a relay: another tiny untrained agent (seed 1) in its ``relay/`` subfolder."""
-    from synthmatch.training.export import export_untrained_model
-    from synthmatch.training.networks import NetworkConfig
-
-    folder = tmp_path_factory.mktemp("relayed") / "model"
-    shutil.copytree(tiny_model_dir, folder)
-    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
-    export_untrained_model(open_synth("builtin").definition, folder / RELAY_FOLDER, small, seed=1, oneshot=False)
-    return folder
-
-
 def test_a_relay_plays_the_last_half_from_the_first_halfs_best_patch(
     synth: Synth, agent: OnnxAgent, target: np.ndarray, relayed_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
