@@ -22,6 +22,7 @@ from synthmatch.model_folder import (
     load_metadata,
     load_relay_metadata,
 )
+from synthmatch.start_bank import load_start_bank
 
 Mel = npt.NDArray[np.float32]
 
@@ -87,10 +88,13 @@ class OnnxAgent(OnnxModel):
         self._policy = open_session(metadata.path("policy"), threads)
         self.relay: OnnxAgent | None = None
         """The agent that takes over halfway (the folder's ``relay/``), None for a folder without one."""
+        self.starts: npt.NDArray[np.float64] | None = None
+        """The folder's start bank [K, P] (:mod:`synthmatch.start_bank`), None for a folder without one."""
 
     @classmethod
     def load(cls, model_dir: str | Path, definition: SynthDefinition, threads: int = 1) -> Self:
-        """The agent in ``model_dir`` and its relay, if the folder has one, both checked to fit ``definition``.
+        """The agent in ``model_dir``, its relay and its start bank where the folder has them, checked to fit
+        ``definition``.
 
         Why a relay: one policy gains for 10 to 16 steps and then circles around a patch of its own; a policy from
         another training run circles elsewhere, so from the first one's best it moves on (docs/evaluation.md).
@@ -99,6 +103,7 @@ class OnnxAgent(OnnxModel):
         relay = load_relay_metadata(agent.metadata, definition)
         if relay is not None:
             agent.relay = cls(relay, threads)
+        agent.starts = load_start_bank(agent.metadata.folder, definition)
         return agent
 
     def act(self, target_mel: Mel, current_mel: Mel, params: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:

@@ -23,6 +23,7 @@ from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
 from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
+from synthmatch.start_bank import bank_for
 from synthmatch.synths import Synth
 
 Params = npt.NDArray[np.float64]
@@ -123,7 +124,9 @@ def match_with_agent(
     step. ``should_stop`` is asked before every step; when it answers True the match ends early and the result
     counts only the steps taken. With ``candidates`` K > 1 every step searches (:func:`search_step`, seeded by
     ``seed``): K renders a step in one batch, so the synth must render batches in-process. When the agent has a
-    relay (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last ``steps // 2`` steps, from the best patch so
+    start bank (:mod:`synthmatch.start_bank`) that fits the steps and K is 1, its patches are rendered first, one
+    step each, and the agent goes on from the closest patch so far. When the agent has a relay
+    (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps, from the best patch so
     far. Returns the best patch seen, the start included.
     """
     began = time.perf_counter()
@@ -146,23 +149,40 @@ def match_with_agent(
     distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))[0])
     best, best_mel = BestSoFar.start(params, distance_start), current_mel
     history: list[float] = []
-    acting, relay, handover = agent, agent.relay, steps - steps // 2
-    for step in range(1, steps + 1):
+
+    def heard(patch: Params, mel: Mel, distance: float) -> None:
+        """Count one step's render: history, best patch (and its mel, for a relay), progress."""
+        nonlocal best, best_mel
+        history.append(distance)
+        best, improved = best.update(patch, distance)
+        if improved:
+            best_mel = mel
+        if on_step is not None:
+            on_step(MatchProgress(step=len(history), params=patch, distance=distance,
+                                  best_distance=float(best.distance), improved=bool(improved), mel=mel[0],
+                                  distance_start=distance_start))
+
+    bank = bank_for(agent.starts, steps) if candidates == 1 else None
+    if bank is not None and not (should_stop is not None and should_stop()):
+        patches = quantise_all(synth.definition, bank)
+        sounds = equal_loudness(synth.render(patches, note))  # the bank in one batch, each render one step
+        mels = agent.observe(sounds, at_equal_loudness=True)
+        distances = log_spectra_distance(target_spectra, log_spectra(sounds, at_equal_loudness=True))
+        for patch, mel, distance in zip(patches, mels, distances, strict=True):
+            heard(patch, mel[None], float(distance))
+        params, current_mel = best.params, best_mel  # the agent goes on from the closest
+    acting, relay = agent, agent.relay
+    handover = steps - (steps - len(history)) // 2  # the relay plays the last half of the agent's steps
+    for _ in range(len(history), steps):
         if should_stop is not None and should_stop():
             break
-        if relay is not None and step == handover + 1:  # from the best patch, as heard then: a relay hears alike
+        if relay is not None and len(history) == handover:  # from the best patch, as heard then: a relay hears alike
             acting, params, current_mel = relay, best.params, best_mel
         action = acting.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
         params, audio, distance = search_step(synth, params, action, acting.max_step, note, target_spectra,
                                               candidates, rng)
         current_mel = acting.observe(audio, at_equal_loudness=True)
-        history.append(distance)
-        best, improved = best.update(params, distance)
-        if improved:
-            best_mel = current_mel
-        if on_step is not None:
-            on_step(MatchProgress(step=step, params=params, distance=distance, best_distance=float(best.distance),
-                                  improved=bool(improved), mel=current_mel[0], distance_start=distance_start))
+        heard(params, current_mel, distance)
     return MatchResult(
         params=best.params, distance_start=distance_start, distance=float(best.distance),
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,

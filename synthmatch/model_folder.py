@@ -15,6 +15,7 @@ metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``
 relay/            optional: a second agent's model folder (another training run's observer, policy, metadata),
                   checked against the synth as the first; it plays the last half of every match from the
                   best patch so far (:data:`RELAY_FOLDER`)
+starts.json       optional: the start bank, patches the agent may start from (:mod:`synthmatch.start_bank`)
 ================= ==========================================================================================
 
 Format history: 1, the observer heard log-mels at the sound's own level; 2 (since synthmatch.loudness), at equal
@@ -58,6 +59,8 @@ METADATA_FILE = "metadata.json"
 #: Subfolder of a model folder that may hold a second agent (a model folder of its own, from another training
 #: run): it takes over from the first agent's best patch halfway through a match (see ``match_with_agent``).
 RELAY_FOLDER = "relay"
+#: The start bank's file (:mod:`synthmatch.start_bank`); built from one agent's matches, so an export removes it.
+STARTS_FILE = "starts.json"
 #: Keys that metadata.json must have (the table above).
 METADATA_KEYS = (
     "format", "synth", "features", "mel_ceiling_db", "render_samples", "max_step", "networks", "training",
@@ -266,13 +269,15 @@ def describe_model(
 
 
 def open_model_folder(out_dir: Path, metadata: Mapping[str, Any]) -> ModelMetadata:
-    """Check ``metadata``, make ``out_dir``, remove its old metadata.json: no model until :func:`write_metadata`."""
+    """Check ``metadata``, make ``out_dir``, remove its old metadata.json (no model until :func:`write_metadata`)
+    and its start bank (built from the matches of the agent it replaces)."""
     out_dir = Path(out_dir)
     checked = ModelMetadata.from_dict(metadata, out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir}: exists and is not a folder; give a folder for the model")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / METADATA_FILE).unlink(missing_ok=True)
+    (out_dir / STARTS_FILE).unlink(missing_ok=True)
     return checked
 
 

@@ -1,0 +1,187 @@
+"""The start bank: read and checked like the model folder, rendered first in a match, built from the agent's matches."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synthmatch.agent import OnnxAgent
+from synthmatch.loudness import equal_loudness
+from synthmatch.match_rules import move
+from synthmatch.matching import MatchProgress, match_with_agent
+from synthmatch.model_folder import ModelFolderError, ModelMismatch
+from synthmatch.params import quantise_all
+from synthmatch.start_bank import STARTS_FILE, bank_for, load_start_bank, write_start_bank
+from synthmatch.synths import Synth, open_synth
+from synthmatch.training.build_start_bank import build_start_bank, main, medoids
+from synthmatch.training.evaluate import held_synth
+from synthmatch.training.targets import folder_targets
+
+torch.set_num_threads(1)
+
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synth:
+    return open_synth("builtin")
+
+
+@pytest.fixture(scope="module")
+def target_patch(synth: Synth) -> np.ndarray:
+    return quantise_all(synth.definition, np.random.default_rng(5).random(len(synth.parameters)))
+
+
+@pytest.fixture(scope="module")
+def banked_model_dir(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, synth: Synth, target_patch: np.ndarray
+) -> Path:
+    """The tiny model folder with a bank of three starts, one of them the target's own patch."""
+    folder = tmp_path_factory.mktemp("banked") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    others = np.random.default_rng(7).random((2, len(synth.parameters)))
+    write_start_bank(folder, synth.definition, np.vstack([others[0], target_patch, others[1]]), {"test": True})
+    return folder
+
+
+def test_a_bank_is_written_and_read_back_for_its_synth(synth: Synth, banked_model_dir: Path, tiny_model_dir: Path,
+                                                       target_patch: np.ndarray) -> None:
+    bank = load_start_bank(banked_model_dir, synth.definition)
+    assert bank is not None and bank.shape == (3, len(synth.parameters))
+    np.testing.assert_allclose(bank[1], target_patch, atol=1e-6)
+    assert load_start_bank(tiny_model_dir, synth.definition) is None
+    assert OnnxAgent.load(banked_model_dir, synth.definition).starts is not None
+    assert OnnxAgent.load(tiny_model_dir, synth.definition).starts is None
+
+
+@pytest.mark.parametrize(("change", "error", "words"), [
+    (lambda d: d.update(parameters=d["parameters"][::-1]), ModelMismatch, "made for other parameters"),
+    (lambda d: d.update(format=9), ModelFolderError, "format 9 is not 1"),
+    (lambda d: d["patches"][0].__setitem__(0, 1.5), ModelFolderError, "normalised values in [0, 1]"),
+    (lambda d: d["patches"][0].pop(), ModelFolderError, "malformed patches"),
+    (lambda d: d.update(patches=[]), ModelFolderError, "one or more lists"),
+])
+def test_a_bad_bank_is_refused_naming_its_file_and_the_fix(
+    synth: Synth, banked_model_dir: Path, tmp_path: Path, change, error: type[Exception], words: str
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(banked_model_dir, folder)
+    data = json.loads((folder / STARTS_FILE).read_text())
+    change(data)
+    (folder / STARTS_FILE).write_text(json.dumps(data))
+    with pytest.raises(error, match=re.escape(str(folder / STARTS_FILE)) + ".*" + re.escape(words) + ".*rebuild it"):
+        OnnxAgent.load(folder, synth.definition)
+    (folder / STARTS_FILE).write_text("{not json")
+    with pytest.raises(ModelFolderError, match="unreadable"):
+        load_start_bank(folder, synth.definition)
+
+
+def test_exporting_another_agent_into_the_folder_removes_its_bank(
+    synth: Synth, banked_model_dir: Path, tmp_path: Path
+) -> None:
+    from synthmatch.training.export import export_untrained_model
+    from synthmatch.training.networks import NetworkConfig
+
+    folder = tmp_path / "model"
+    shutil.copytree(banked_model_dir, folder)
+    export_untrained_model(synth.definition, folder, NetworkConfig(embed_dim=32, channels=8, hidden=32), seed=2)
+    assert not (folder / STARTS_FILE).exists() and OnnxAgent.load(folder, synth.definition).starts is None
+
+
+def test_a_bank_takes_at_most_half_the_steps() -> None:
+    bank = np.zeros((11, 20))
+    assert bank_for(bank, 32) is bank and bank_for(bank, 22) is bank
+    assert bank_for(bank, 21) is None and bank_for(None, 32) is None
+
+
+def test_the_bank_is_heard_first_and_the_agent_goes_on_from_the_closest(
+    synth: Synth, banked_model_dir: Path, target_patch: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = OnnxAgent.load(banked_model_dir, synth.definition)
+    assert agent.starts is not None
+    target = synth.render(target_patch[None], 55)[0]
+    renders: list[int] = []
+    render = synth.render
+
+    def counted(params: np.ndarray, note: int) -> np.ndarray:
+        renders.append(len(params))
+        return render(params, note)
+
+    seen: list[MatchProgress] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(synth, "render", counted)
+        result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
+    assert renders[:2] == [1, 3] and sum(renders) == STEPS + 1 == result.renders  # each start is one step
+    assert len(result.history) == len(seen) == STEPS and [p.step for p in seen] == list(range(1, STEPS + 1))
+    np.testing.assert_array_equal(seen[1].params, quantise_all(synth.definition, agent.starts[1]))
+    assert seen[1].improved and seen[1].distance < 1e-3 and result.distance == seen[1].distance
+    # the agent's first step is its step from the target's patch, the closest one heard
+    heard = agent.observe(equal_loudness(synth.render(seen[1].params[None], 55)), at_equal_loudness=True)
+    aimed = agent.observe(equal_loudness(target[None]), at_equal_loudness=True)
+    action = agent.act(aimed, heard, seen[1].params[None])[0].astype(np.float64)
+    np.testing.assert_array_equal(seen[3].params, move(synth.definition, seen[1].params, action, agent.max_step))
+
+
+def test_the_bank_is_left_out_where_the_steps_cannot_afford_it_or_each_step_searches(
+    synth: Synth, banked_model_dir: Path, target_patch: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = OnnxAgent.load(banked_model_dir, synth.definition)
+    target = synth.render(target_patch[None], 55)[0]
+    renders: list[int] = []
+    render = synth.render
+    with monkeypatch.context() as patch:
+        patch.setattr(synth, "render", lambda params, note: renders.append(len(params)) or render(params, note))
+        short = match_with_agent(synth, agent, target, 55, 5)
+        assert renders == [1] * 6 and short.distance > 1e-3
+        renders.clear()
+        match_with_agent(synth, agent, target, 55, STEPS, candidates=2)
+        assert renders == [1] + [2] * STEPS
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    """16-bit mono WAV."""
+    with wave.open(str(path), "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_the_bank_is_built_from_the_agents_own_matches(
+    synth: Synth, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    patches = quantise_all(synth.definition, np.random.default_rng(9).random((3, len(synth.parameters))))
+    for index, patch in enumerate(patches):
+        write_wav(recordings / f"{index}.wav", synth.render(patch[None], 50 + 5 * index)[0], synth.sample_rate)
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    path = build_start_bank(folder, recordings, count=2)
+    data = json.loads(path.read_text())
+    assert path == folder / STARTS_FILE and data["built_from"]["files"] == 3 and data["built_from"]["count"] == 2
+    bank = load_start_bank(folder, synth.definition)
+    assert bank is not None and bank.shape == (2, len(synth.parameters))
+    agent = OnnxAgent.load(tiny_model_dir, synth.definition)
+    bests = [match_with_agent(held_synth({}, t.prepared), agent, t.audio, t.note, 32).params
+             for t in folder_targets(synth, recordings) if t.prepared is not None]
+    assert len(bests) == 3
+    for start in bank:  # every start is one of the agent's best patches
+        assert min(np.abs(start - best).max() for best in bests) < 1e-6
+    assert main(["--model", str(folder), "--recordings", str(recordings), "--count", "4"]) == 1
+    assert "--count 4: choose 1 to 3 starts" in capsys.readouterr().err
+
+
+def test_medoids_are_points_nearest_each_groups_centre() -> None:
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.normal(0.2, 0.01, (10, 3)), rng.normal(0.8, 0.01, (10, 3))])
+    chosen = medoids(points, 2, seed=1)
+    assert chosen.shape == (2, 3) and sorted(np.round(chosen.mean(1)).tolist()) == [0.0, 1.0]
+    assert all(any(np.array_equal(c, p) for p in points) for c in chosen)
