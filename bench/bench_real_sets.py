@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.report import report
-from synthmatch.agent_methods import relay_folder
+from synthmatch.agent_methods import agent_parts
 from synthmatch.definitions import find_definition
 from synthmatch.full_band import full_band_distance, read_full_band
 from synthmatch.match_methods import match_method
@@ -106,7 +106,7 @@ def main(argv: Sequence[str]) -> int:
     table = [summarise(folder.name, [r for r in matches if r["set"] == folder.name]) for folder in folders]
     table.append(summarise("all", matches))
     report("real_sets", table, COLUMNS, stride=args.stride, model=str(args.model or "shipped"),
-           relay=relay_folder(args.model, find_definition("builtin")), matches=matches)
+           **agent_parts(args.model, find_definition("builtin")), matches=matches)
     return 0
 
 

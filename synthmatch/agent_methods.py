@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -94,13 +94,15 @@ def oneshot_guess(
     return SearchLog.start(synth, target, note, guess, began).result("oneshot")
 
 
-def relay_folder(model_dir: Path | None, definition: SynthDefinition) -> str | None:
-    """The folder of the relay the agent methods play with ``model_dir`` (None: the shipped one), None without one.
+def agent_parts(model_dir: Path | None, definition: SynthDefinition) -> dict[str, Any]:
+    """What the agent methods play with ``model_dir`` (None: the shipped one) besides the agent: ``relay`` (its
+    folder, or None) and ``starts`` (the start bank's patches, or None).
 
-    Reports record it next to the model folder, so a comparison says whether its agent handed over halfway.
+    Reports record it next to the model folder, so a comparison says what each side played.
     """
-    relay = load_model(OnnxAgent, model_dir, definition).relay
-    return None if relay is None else str(relay.metadata.folder)
+    agent = load_model(OnnxAgent, model_dir, definition)
+    return {"relay": None if agent.relay is None else str(agent.relay.metadata.folder),
+            "starts": None if agent.starts is None else len(agent.starts)}
 
 
 Model = TypeVar("Model", bound=OnnxModel)

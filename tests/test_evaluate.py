@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import wave
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from synthmatch.cli import main
 from synthmatch.full_band import resampled
 from synthmatch.note_length import with_note_length
 from synthmatch.prepared_target import read_prepared_target
+from synthmatch.start_bank import write_start_bank
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.environment import AUDIBLE_PEAK_DB
 from synthmatch.training.evaluate import ROW_KEYS
@@ -129,14 +131,21 @@ def test_the_agent_and_the_one_shot_regressor_are_evaluated_with_the_model_given
         assert words in table
 
 
-def test_the_report_says_whether_the_agent_handed_over_to_a_relay(
-    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path, relayed_model_dir: Path
+def test_the_report_says_whether_the_agent_had_a_relay_and_a_start_bank(
+    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path, relayed_model_dir: Path, tmp_path: Path
 ) -> None:
     args = ("--random", "1", "--methods", "agent", "--budgets", "2", "--model")
-    assert run_eval(capsys, *args, str(tiny_model_dir))["relay"] is None
+    plain = run_eval(capsys, *args, str(tiny_model_dir))
+    assert plain["relay"] is None and plain["starts"] is None
     relayed = run_eval(capsys, *args, str(relayed_model_dir))
     assert relayed["model"] == str(relayed_model_dir) and relayed["relay"] == str(relayed_model_dir / "relay")
-    assert run_eval(capsys, "--random", "1", "--methods", "random", "--budgets", "2")["relay"] is None
+    banked = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, banked)
+    definition = open_synth("builtin").definition
+    write_start_bank(banked, definition, np.full((2, len(definition.parameters)), 0.5), {})
+    assert run_eval(capsys, *args, str(banked))["starts"] == 2
+    searched = run_eval(capsys, "--random", "1", "--methods", "random", "--budgets", "2")
+    assert searched["relay"] is None and searched["starts"] is None
 
 
 @pytest.mark.parametrize(("args", "message"), [

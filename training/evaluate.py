@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from synthmatch import __version__
 from synthmatch.agent import default_model_dir
-from synthmatch.agent_methods import NETWORKS, load_model, relay_folder
+from synthmatch.agent_methods import NETWORKS, agent_parts, load_model
 from synthmatch.definitions import find_definition
 from synthmatch.distances import DISTANCES, PRIMARY, param_mae
 from synthmatch.full_band import FullBandTarget, full_band_distance, read_full_band
@@ -225,15 +225,15 @@ def run_eval(args: argparse.Namespace) -> int:
         count = DEFAULT_RANDOM_TARGETS if args.random is None else args.random
         targets = random_targets(synth, count, args.seed)
         described = {"kind": "random", "count": count, "stream": f"SeedSequence([{args.seed}, {HELD_OUT_STREAM:#x}])"}
-    relay = None
+    parts: dict[str, Any] = {"relay": None, "starts": None}
     if any(match_method(name).network == "agent" for name in methods):
-        relay = relay_folder(model_dir, definition)
+        parts = agent_parts(model_dir, definition)
     began = time.perf_counter()
     rows = evaluate(synth, targets, methods, budgets, args.seed, model_dir, progress=True)
     report = {
         "rows": rows, "summary": summarise(rows), "synth": definition.name, "synth_sha256": definition.sha256,
         "seed": args.seed, "targets": described, "methods": methods, "budgets": budgets,
-        "model": None if model_dir is None else str(model_dir), "relay": relay,
+        "model": None if model_dir is None else str(model_dir), **parts,
         "success_threshold": DEFAULT_SUCCESS_THRESHOLD,
         "seconds": time.perf_counter() - began, "machine": describe_machine(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
