@@ -49,13 +49,14 @@ def agent_then_refine(
     """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch for the rest.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
-    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024).
+    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024). The
+    agent plays without its start bank: with it, level on real sounds and farther on random patches.
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
     began = time.perf_counter()
     steps = min(budget - int(budget * REFINE_FRACTION), REFINE_AGENT_STEPS)
-    matched = match_with_agent(synth, agent, target_audio, note, steps)
+    matched = match_with_agent(synth, agent, target_audio, note, steps, bank=False)  # the bank: farther here
     log = SearchLog.resume(synth, target_audio, matched, began)
     refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps, rng)
     return log.result("agent+refine")

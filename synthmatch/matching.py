@@ -117,6 +117,7 @@ def match_with_agent(
     should_stop: Callable[[], bool] | None = None,
     candidates: int = 1,
     seed: int = 0,
+    bank: bool = True,
 ) -> MatchResult:
     """Let ``agent`` match ``target_audio[N]`` on ``synth`` in ``steps`` steps (``steps * candidates + 1`` renders).
 
@@ -124,8 +125,8 @@ def match_with_agent(
     step. ``should_stop`` is asked before every step; when it answers True the match ends early and the result
     counts only the steps taken. With ``candidates`` K > 1 every step searches (:func:`search_step`, seeded by
     ``seed``): K renders a step in one batch, so the synth must render batches in-process. When the agent has a
-    start bank (:mod:`synthmatch.start_bank`) that fits the steps and K is 1, its patches are rendered first, one
-    step each, and the agent goes on from the closest patch so far. When the agent has a relay
+    start bank (:mod:`synthmatch.start_bank`) that fits the steps, K is 1 and ``bank`` is True, its patches are
+    rendered first, one step each, and the agent goes on from the closest patch so far. When the agent has a relay
     (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps, from the best patch so
     far. Returns the best patch seen, the start included.
     """
@@ -162,9 +163,9 @@ def match_with_agent(
                                   best_distance=float(best.distance), improved=bool(improved), mel=mel[0],
                                   distance_start=distance_start))
 
-    bank = bank_for(agent.starts, steps) if candidates == 1 else None
-    if bank is not None and not (should_stop is not None and should_stop()):
-        patches = quantise_all(synth.definition, bank)
+    starts = bank_for(agent.starts, steps) if bank and candidates == 1 else None
+    if starts is not None and not (should_stop is not None and should_stop()):
+        patches = quantise_all(synth.definition, starts)
         sounds = equal_loudness(synth.render(patches, note))  # the bank in one batch, each render one step
         mels = agent.observe(sounds, at_equal_loudness=True)
         distances = log_spectra_distance(target_spectra, log_spectra(sounds, at_equal_loudness=True))

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from synthmatch.agent import OnnxAgent
+from synthmatch.agent_methods import agent_then_refine
 from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import move
 from synthmatch.matching import MatchProgress, match_with_agent
@@ -143,6 +144,12 @@ def test_the_bank_is_left_out_where_the_steps_cannot_afford_it_or_each_step_sear
         renders.clear()
         match_with_agent(synth, agent, target, 55, STEPS, candidates=2)
         assert renders == [1] + [2] * STEPS
+        renders.clear()
+        match_with_agent(synth, agent, target, 55, STEPS, bank=False)
+        assert renders == [1] * (STEPS + 1)
+        renders.clear()  # agent+refine's agent plays without it (docs/evaluation.md, "Start bank")
+        agent_then_refine(synth, target, 55, 32, np.random.default_rng(0), banked_model_dir)
+        assert 3 not in renders and sum(renders) == 33
 
 
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
