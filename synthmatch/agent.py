@@ -92,9 +92,9 @@ class OnnxAgent(OnnxModel):
         """The folder's start bank [K, P] (:mod:`synthmatch.start_bank`), None for a folder without one."""
 
     @classmethod
-    def load(cls, model_dir: str | Path, definition: SynthDefinition, threads: int = 1) -> Self:
-        """The agent in ``model_dir``, its relay and its start bank where the folder has them, checked to fit
-        ``definition``.
+    def load(cls, model_dir: str | Path, definition: SynthDefinition, threads: int = 1, *, starts: bool = True) -> Self:
+        """The agent in ``model_dir``, its relay and (unless ``starts`` is False) its start bank where the folder has
+        them, checked to fit ``definition``.
 
         Why a relay: one policy gains for 10 to 16 steps and then circles around a patch of its own; a policy from
         another training run circles elsewhere, so from the first one's best it moves on (docs/evaluation.md).
@@ -103,7 +103,8 @@ class OnnxAgent(OnnxModel):
         relay = load_relay_metadata(agent.metadata, definition)
         if relay is not None:
             agent.relay = cls(relay, threads)
-        agent.starts = load_start_bank(agent.metadata.folder, definition)
+        if starts:
+            agent.starts = load_start_bank(agent.metadata.folder, definition)
         return agent
 
     def act(self, target_mel: Mel, current_mel: Mel, params: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:

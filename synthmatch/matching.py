@@ -164,13 +164,12 @@ def match_with_agent(
                                   distance_start=distance_start))
 
     starts = bank_for(agent.starts, steps) if bank and candidates == 1 else None
-    if starts is not None and not (should_stop is not None and should_stop()):
-        patches = quantise_all(synth.definition, starts)
-        sounds = equal_loudness(synth.render(patches, note))  # the bank in one batch, each render one step
-        mels = agent.observe(sounds, at_equal_loudness=True)
-        distances = log_spectra_distance(target_spectra, log_spectra(sounds, at_equal_loudness=True))
-        for patch, mel, distance in zip(patches, mels, distances, strict=True):
-            heard(patch, mel[None], float(distance))
+    for patch in quantise_all(synth.definition, starts) if starts is not None else ():  # one step each
+        if should_stop is not None and should_stop():
+            break
+        sound = equal_loudness(synth.render(patch[None], note))
+        heard(patch, agent.observe(sound, at_equal_loudness=True),
+              float(log_spectra_distance(target_spectra, log_spectra(sound, at_equal_loudness=True))[0]))
         params, current_mel = best.params, best_mel  # the agent goes on from the closest
     acting, relay = agent, agent.relay
     handover = steps - (steps - len(history)) // 2  # the relay plays the last half of the agent's steps

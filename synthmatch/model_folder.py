@@ -270,7 +270,7 @@ def describe_model(
 
 def open_model_folder(out_dir: Path, metadata: Mapping[str, Any]) -> ModelMetadata:
     """Check ``metadata``, make ``out_dir``, remove its old metadata.json (no model until :func:`write_metadata`)
-    and its start bank (built from the matches of the agent it replaces)."""
+    and its start bank (built from the matches of the agent it replaces; for a relay, the first agent's bank)."""
     out_dir = Path(out_dir)
     checked = ModelMetadata.from_dict(metadata, out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -278,6 +278,8 @@ def open_model_folder(out_dir: Path, metadata: Mapping[str, Any]) -> ModelMetada
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / METADATA_FILE).unlink(missing_ok=True)
     (out_dir / STARTS_FILE).unlink(missing_ok=True)
+    if out_dir.name == RELAY_FOLDER and (out_dir.parent / METADATA_FILE).is_file():  # built with the old relay
+        (out_dir.parent / STARTS_FILE).unlink(missing_ok=True)
     return checked
 
 

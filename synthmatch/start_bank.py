@@ -49,17 +49,26 @@ def load_start_bank(folder: Path, definition: SynthDefinition) -> npt.NDArray[np
     path = folder / STARTS_FILE
     if not path.is_file():
         return None
-    fix = f"rebuild it (python -m synthmatch.training.build_start_bank --model {folder}) or remove it"
+    fix = (f"rebuild it (python -m synthmatch.training.build_start_bank --model {folder} --recordings FOLDER) "
+           "or remove it")
     data = read_json_object(path, ModelFolderError, missing=f"{path}: missing",
                             unreadable=lambda err: f"{path}: unreadable ({err}); {fix}",
                             not_object=f"{path}: not a JSON object; {fix}")
     if data.get("format") != STARTS_FORMAT:
         raise ModelFolderError(f"{path}: format {data.get('format')!r} is not {STARTS_FORMAT}; {fix}")
-    if tuple(data.get("parameters", ())) != definition.parameter_names:
+    names = data.get("parameters")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ModelFolderError(f"{path}: 'parameters' must be a list of parameter names; {fix}")
+    if tuple(names) != definition.parameter_names:
         raise ModelMismatch(f"{path}: made for other parameters than {definition.name}'s ({definition.source}); {fix}")
+    rows = data.get("patches")
+    if not isinstance(rows, list) or not all(
+            isinstance(row, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in row)
+            for row in rows):
+        raise ModelFolderError(f"{path}: malformed patches (lists of numbers expected); {fix}")
     try:
-        patches = np.array(data["patches"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as err:
+        patches = np.array(rows, dtype=np.float64)
+    except ValueError as err:
         raise ModelFolderError(f"{path}: malformed patches ({type(err).__name__}: {err}); {fix}") from None
     count = len(definition.parameters)
     if patches.ndim != 2 or patches.shape[0] < 1 or patches.shape[1] != count or not np.all(

@@ -17,7 +17,7 @@ from synthmatch.agent_methods import agent_then_refine
 from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import move
 from synthmatch.matching import MatchProgress, match_with_agent
-from synthmatch.model_folder import ModelFolderError, ModelMismatch
+from synthmatch.model_folder import RELAY_FOLDER, ModelFolderError, ModelMismatch
 from synthmatch.params import quantise_all
 from synthmatch.start_bank import STARTS_FILE, bank_for, load_start_bank, write_start_bank
 from synthmatch.synths import Synth, open_synth
@@ -68,6 +68,8 @@ def test_a_bank_is_written_and_read_back_for_its_synth(synth: Synth, banked_mode
     (lambda d: d["patches"][0].__setitem__(0, 1.5), ModelFolderError, "normalised values in [0, 1]"),
     (lambda d: d["patches"][0].pop(), ModelFolderError, "malformed patches"),
     (lambda d: d.update(patches=[]), ModelFolderError, "one or more lists"),
+    (lambda d: d.update(parameters=None), ModelFolderError, "'parameters' must be a list"),
+    (lambda d: d["patches"][0].__setitem__(0, "0.5"), ModelFolderError, "malformed patches"),
 ])
 def test_a_bad_bank_is_refused_naming_its_file_and_the_fix(
     synth: Synth, banked_model_dir: Path, tmp_path: Path, change, error: type[Exception], words: str
@@ -92,8 +94,13 @@ def test_exporting_another_agent_into_the_folder_removes_its_bank(
 
     folder = tmp_path / "model"
     shutil.copytree(banked_model_dir, folder)
-    export_untrained_model(synth.definition, folder, NetworkConfig(embed_dim=32, channels=8, hidden=32), seed=2)
+    small = NetworkConfig(embed_dim=32, channels=8, hidden=32)
+    export_untrained_model(synth.definition, folder, small, seed=2)
     assert not (folder / STARTS_FILE).exists() and OnnxAgent.load(folder, synth.definition).starts is None
+    shutil.copy(banked_model_dir / STARTS_FILE, folder / STARTS_FILE)  # a new relay: the bank was built without it
+    export_untrained_model(synth.definition, folder / RELAY_FOLDER, small, seed=3, oneshot=False)
+    relayed = OnnxAgent.load(folder, synth.definition)
+    assert relayed.relay is not None and relayed.starts is None
 
 
 def test_a_bank_takes_at_most_half_the_steps() -> None:
@@ -119,7 +126,7 @@ def test_the_bank_is_heard_first_and_the_agent_goes_on_from_the_closest(
     with monkeypatch.context() as patch:
         patch.setattr(synth, "render", counted)
         result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
-    assert renders[:2] == [1, 3] and sum(renders) == STEPS + 1 == result.renders  # each start is one step
+    assert renders == [1] * (STEPS + 1) and result.renders == STEPS + 1  # each start is one step, one render
     assert len(result.history) == len(seen) == STEPS and [p.step for p in seen] == list(range(1, STEPS + 1))
     np.testing.assert_array_equal(seen[1].params, quantise_all(synth.definition, agent.starts[1]))
     assert seen[1].improved and seen[1].distance < 1e-3 and result.distance == seen[1].distance
@@ -149,7 +156,42 @@ def test_the_bank_is_left_out_where_the_steps_cannot_afford_it_or_each_step_sear
         assert renders == [1] * (STEPS + 1)
         renders.clear()  # agent+refine's agent plays without it (docs/evaluation.md, "Start bank")
         agent_then_refine(synth, target, 55, 32, np.random.default_rng(0), banked_model_dir)
-        assert 3 not in renders and sum(renders) == 33
+        assert renders[:25] == [1] * 25 and sum(renders) == 33
+
+
+def test_a_stop_during_the_bank_ends_the_match_after_the_patch_it_was_rendering(
+    synth: Synth, banked_model_dir: Path, target_patch: np.ndarray
+) -> None:
+    agent = OnnxAgent.load(banked_model_dir, synth.definition)
+    target = synth.render(target_patch[None], 55)[0]
+    seen: list[MatchProgress] = []
+    result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append, should_stop=lambda: len(seen) == 2)
+    assert result.steps == len(seen) == 2 and result.renders == 3
+    np.testing.assert_array_equal(result.params, seen[1].params)  # the target's own patch, heard second
+
+
+def test_with_a_bank_and_a_relay_the_relay_plays_the_last_half_of_the_agents_steps(
+    synth: Synth, relayed_model_dir: Path, target_patch: np.ndarray, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(relayed_model_dir, folder)
+    others = np.random.default_rng(7).random((2, len(synth.parameters)))
+    write_start_bank(folder, synth.definition, np.vstack([others[0], target_patch, others[1]]), {})
+    agent = OnnxAgent.load(folder, synth.definition)
+    relay = agent.relay
+    assert relay is not None and agent.starts is not None
+    target = synth.render(target_patch[None], 55)[0]
+    seen: list[MatchProgress] = []
+    match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
+    assert len(seen) == STEPS
+    # 3 bank steps, the first agent 3 (8 - 3 - 5 // 2), the relay the last 2, from the best patch after step 6
+    best = min(seen[:6], key=lambda progress: progress.distance)
+    heard = relay.observe(equal_loudness(synth.render(best.params[None], 55)), at_equal_loudness=True)
+    aimed = relay.observe(equal_loudness(target[None]), at_equal_loudness=True)
+    action = relay.act(aimed, heard, best.params[None])[0].astype(np.float64)
+    np.testing.assert_array_equal(seen[6].params, move(synth.definition, best.params, action, relay.max_step))
+    own = agent.act(aimed, heard, best.params[None])[0].astype(np.float64)
+    assert not np.array_equal(seen[6].params, move(synth.definition, best.params, own, agent.max_step))
 
 
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
@@ -171,7 +213,9 @@ def test_the_bank_is_built_from_the_agents_own_matches(
         write_wav(recordings / f"{index}.wav", synth.render(patch[None], 50 + 5 * index)[0], synth.sample_rate)
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
-    path = build_start_bank(folder, recordings, count=2)
+    (folder / STARTS_FILE).write_text('{"format": 1, "parameters": null}')  # an old, broken bank plays no part
+    path, count = build_start_bank(folder, recordings, count=2)
+    assert count == 2
     data = json.loads(path.read_text())
     assert path == folder / STARTS_FILE and data["built_from"]["files"] == 3 and data["built_from"]["count"] == 2
     bank = load_start_bank(folder, synth.definition)

@@ -49,33 +49,37 @@ def medoids(points: npt.NDArray[np.float64], count: int, seed: int) -> npt.NDArr
     return points[list(nearest)]
 
 
-def agent_bests(agent: OnnxAgent, synth: Synth, recordings: Path, progress: bool) -> npt.NDArray[np.float64]:
-    """The best patch [N, P] of the agent's 32-step match of every recording in ``recordings`` (without a bank)."""
+def agent_bests(
+    agent: OnnxAgent, synth: Synth, recordings: Path, count: int, progress: bool
+) -> npt.NDArray[np.float64]:
+    """The best patch [N, P] of the agent's 32-step match of every recording in ``recordings`` (without a bank);
+    a ValueError before any match when there are fewer recordings than ``count`` starts."""
     targets = folder_targets(synth, recordings)
+    if not 1 <= count <= len(targets):
+        raise ValueError(f"--count {count}: choose 1 to {len(targets)} starts (one per recording at most)")
     synths = {synth.definition.note.note_seconds: synth}
     bests = []
     for target in tqdm(targets, desc="matching", unit="file", file=sys.stderr, disable=None if progress else True):
         assert target.prepared is not None
         held = held_synth(synths, target.prepared)
-        bests.append(match_with_agent(held, agent, target.audio, target.note, MATCH_STEPS).params)
+        bests.append(match_with_agent(held, agent, target.audio, target.note, MATCH_STEPS, bank=False).params)
     return np.array(bests)
 
 
 def build_start_bank(model_dir: Path, recordings: Path, count: int = DEFAULT_COUNT, seed: int = 0,
-                     progress: bool = False) -> Path:
-    """Match ``recordings`` with the agent of ``model_dir``, choose ``count`` starts, write its starts.json."""
+                     progress: bool = False) -> tuple[Path, int]:
+    """Match ``recordings`` with the agent of ``model_dir``, choose ``count`` starts (fewer where two groups share
+    their nearest patch), write its starts.json; returns its path and the starts written."""
     definition = find_definition(load_metadata(model_dir).synth_name)
-    agent = OnnxAgent.load(model_dir, definition)
-    agent.starts = None  # the bank is built from the agent's own matches, not from an older bank's
+    agent = OnnxAgent.load(model_dir, definition, starts=False)  # an old bank, even a broken one, plays no part
     began = time.perf_counter()
-    bests = agent_bests(agent, open_synth(definition), recordings, progress)
-    if count < 1 or count > len(bests):
-        raise ValueError(f"--count {count}: choose 1 to {len(bests)} starts (one per recording at most)")
+    bests = agent_bests(agent, open_synth(definition), recordings, count, progress)
     bank = medoids(bests, count, seed)
-    return write_start_bank(model_dir, definition, bank, {
-        "recordings": str(recordings), "files": len(bests), "count": count, "seed": seed, "steps": MATCH_STEPS,
+    path = write_start_bank(model_dir, definition, bank, {
+        "recordings": str(recordings), "files": len(bests), "count": len(bank), "seed": seed, "steps": MATCH_STEPS,
         "seconds": round(time.perf_counter() - began, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
+    return path, len(bank)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,11 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the k-means (default 0)")
     args = parser.parse_args(argv)
     try:
-        path = build_start_bank(args.model, args.recordings, args.count, args.seed, progress=True)
+        path, count = build_start_bank(args.model, args.recordings, args.count, args.seed, progress=True)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"{path}: {args.count} starts from the agent's matches of {args.recordings}")
+    print(f"{path}: {count} starts from the agent's matches of {args.recordings}")
     return 0
 
 
