@@ -14,7 +14,7 @@ from pedalboard.io import AudioFile
 from synthmatch.definitions import find_definition, load_definition
 from synthmatch.model_folder import RELAY_FOLDER
 from synthmatch.params import quantise_all
-from synthmatch.synths import open_synth
+from synthmatch.synths import Synth, open_synth
 from synthmatch.synths.vst3 import PluginNotFound, Vst3Synth
 
 # Hypothesis's per-example deadline (200 ms) is a timing assertion: on a loaded CI machine a fast example can take
@@ -32,6 +32,12 @@ def nekobi_synth() -> Vst3Synth:
         return Vst3Synth(load_definition(NEKOBI_TOML))
     except PluginNotFound:
         pytest.skip("Nekobi not built: run scripts/build-nekobi.sh")
+
+
+@pytest.fixture(scope="session")
+def synth() -> Synth:
+    """The built-in synth, opened once per session (a test file may define its own ``synth`` instead)."""
+    return open_synth("builtin")
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from wav_files import write_wav
 
 from synthmatch.cli import main
 from synthmatch.full_band import resampled
@@ -79,13 +79,6 @@ def test_the_same_seed_gives_the_same_report(capsys: pytest.CaptureFixture[str])
     for a, b in zip(first["rows"], second["rows"], strict=True):
         assert {**a, "seconds": 0} == {**b, "seconds": 0}
 
-
-def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    with wave.open(str(path), "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(rate)
-        file.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def test_recordings_are_played_at_their_pitch_without_a_patch_error(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from wav_files import write_wav
 
 from synthmatch.agent import OnnxAgent
 from synthmatch.agent_methods import agent_then_refine
@@ -20,7 +20,7 @@ from synthmatch.matching import MatchProgress, match_with_agent
 from synthmatch.model_folder import RELAY_FOLDER, ModelFolderError, ModelMismatch
 from synthmatch.params import quantise_all
 from synthmatch.start_bank import STARTS_FILE, bank_for, load_start_bank, write_start_bank
-from synthmatch.synths import Synth, open_synth
+from synthmatch.synths import Synth
 from synthmatch.training.build_start_bank import build_start_bank, main, medoids
 from synthmatch.training.evaluate import held_synth
 from synthmatch.training.targets import folder_targets
@@ -28,11 +28,6 @@ from synthmatch.training.targets import folder_targets
 torch.set_num_threads(1)
 
 STEPS = 8
-
-
-@pytest.fixture(scope="module")
-def synth() -> Synth:
-    return open_synth("builtin")
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +110,10 @@ def test_the_bank_is_heard_first_and_the_agent_goes_on_from_the_closest(
     agent = OnnxAgent.load(banked_model_dir, synth.definition)
     assert agent.starts is not None
     target = synth.render(target_patch[None], 55)[0]
-    renders: list[int] = []
-    render = synth.render
-
-    def counted(params: np.ndarray, note: int) -> np.ndarray:
-        renders.append(len(params))
-        return render(params, note)
-
+    renders = count_renders(synth, monkeypatch)
     seen: list[MatchProgress] = []
-    with monkeypatch.context() as patch:
-        patch.setattr(synth, "render", counted)
-        result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
+    result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
+    monkeypatch.undo()
     assert renders == [1] * (STEPS + 1) and result.renders == STEPS + 1  # each start is one step, one render
     assert len(result.history) == len(seen) == STEPS and [p.step for p in seen] == list(range(1, STEPS + 1))
     np.testing.assert_array_equal(seen[1].params, quantise_all(synth.definition, agent.starts[1]))
@@ -142,21 +130,26 @@ def test_the_bank_is_left_out_where_the_steps_cannot_afford_it_or_each_step_sear
 ) -> None:
     agent = OnnxAgent.load(banked_model_dir, synth.definition)
     target = synth.render(target_patch[None], 55)[0]
+    renders = count_renders(synth, monkeypatch)
+    short = match_with_agent(synth, agent, target, 55, 5)
+    assert renders == [1] * 6 and short.distance > 1e-3
+    renders.clear()
+    match_with_agent(synth, agent, target, 55, STEPS, candidates=2)
+    assert renders == [1] + [2] * STEPS
+    renders.clear()
+    match_with_agent(synth, agent, target, 55, STEPS, bank=False)
+    assert renders == [1] * (STEPS + 1)
+    renders.clear()  # agent+refine's agent plays without it (docs/evaluation.md, "Start bank")
+    agent_then_refine(synth, target, 55, 32, np.random.default_rng(0), banked_model_dir)
+    assert renders[:25] == [1] * 25 and sum(renders) == 33
+
+
+def count_renders(synth: Synth, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Patch ``synth.render`` (until ``monkeypatch`` undoes it) to note each call's batch size in the list returned."""
     renders: list[int] = []
     render = synth.render
-    with monkeypatch.context() as patch:
-        patch.setattr(synth, "render", lambda params, note: renders.append(len(params)) or render(params, note))
-        short = match_with_agent(synth, agent, target, 55, 5)
-        assert renders == [1] * 6 and short.distance > 1e-3
-        renders.clear()
-        match_with_agent(synth, agent, target, 55, STEPS, candidates=2)
-        assert renders == [1] + [2] * STEPS
-        renders.clear()
-        match_with_agent(synth, agent, target, 55, STEPS, bank=False)
-        assert renders == [1] * (STEPS + 1)
-        renders.clear()  # agent+refine's agent plays without it (docs/evaluation.md, "Start bank")
-        agent_then_refine(synth, target, 55, 32, np.random.default_rng(0), banked_model_dir)
-        assert renders[:25] == [1] * 25 and sum(renders) == 33
+    monkeypatch.setattr(synth, "render", lambda params, note: renders.append(len(params)) or render(params, note))
+    return renders
 
 
 def test_a_stop_during_the_bank_ends_the_match_after_the_patch_it_was_rendering(
@@ -193,14 +186,6 @@ def test_with_a_bank_and_a_relay_the_relay_plays_the_last_half_of_the_agents_ste
     own = agent.act(aimed, heard, best.params[None])[0].astype(np.float64)
     assert not np.array_equal(seen[6].params, move(synth.definition, best.params, own, agent.max_step))
 
-
-def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    """16-bit mono WAV."""
-    with wave.open(str(path), "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(rate)
-        file.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def test_the_bank_is_built_from_the_agents_own_matches(
