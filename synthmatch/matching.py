@@ -145,9 +145,9 @@ def match_with_agent(
     target_mel = agent.observe(target, at_equal_loudness=True)
     target_spectra = log_spectra(target, at_equal_loudness=True)
     params = start_patch(synth, start_params)
-    audio = equal_loudness(synth.render(params[None], note))
+    audio, distances = listen(synth, params[None], note, target_spectra)
     current_mel = agent.observe(audio, at_equal_loudness=True)
-    distance_start = float(log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))[0])
+    distance_start = float(distances[0])
     best, best_mel = BestSoFar.start(params, distance_start), current_mel
     history: list[float] = []
 
@@ -167,10 +167,9 @@ def match_with_agent(
     for patch in quantise_all(synth.definition, starts) if starts is not None else ():  # one step each
         if should_stop is not None and should_stop():
             break
-        sound = equal_loudness(synth.render(patch[None], note))
-        heard(patch, agent.observe(sound, at_equal_loudness=True),
-              float(log_spectra_distance(target_spectra, log_spectra(sound, at_equal_loudness=True))[0]))
-        params, current_mel = best.params, best_mel  # the agent goes on from the closest
+        audio, distances = listen(synth, patch[None], note, target_spectra)
+        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))
+    params, current_mel = best.params, best_mel  # on from the closest patch heard (without a bank: the start)
     acting, relay = agent, agent.relay
     handover = steps - (steps - len(history)) // 2  # the relay plays the last half of the agent's steps
     for _ in range(len(history), steps):
@@ -205,7 +204,15 @@ def search_step(
     steps = np.repeat(action[None], candidates, axis=0)
     steps[1:] += SEARCH_NOISE * rng.standard_normal(steps[1:].shape)
     patches = move(synth.definition, params, steps, max_step)
-    audio = equal_loudness(synth.render(patches, note))
-    distances = log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))  # target: batch 1
+    audio, distances = listen(synth, patches, note, target_spectra)
     best = int(np.argmin(distances))
     return patches[best], audio[best:best + 1], float(distances[best])
+
+
+def listen(
+    synth: Synth, patches: Params, note: int, target_spectra: LogSpectra
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """Render ``patches[B, P]`` in one call -> their audio [B, N] at equal loudness and primary distances [B] to the
+    target (its spectra at equal loudness, batch 1): how the loop hears every patch it plays."""
+    audio = equal_loudness(synth.render(patches, note))
+    return audio, log_spectra_distance(target_spectra, log_spectra(audio, at_equal_loudness=True))

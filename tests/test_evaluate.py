@@ -125,7 +125,7 @@ def test_the_agent_and_the_one_shot_regressor_are_evaluated_with_the_model_given
 
 
 def test_the_report_says_whether_the_agent_had_a_relay_and_a_start_bank(
-    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path, relayed_model_dir: Path, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], synth: Synth, tiny_model_dir: Path, relayed_model_dir: Path, tmp_path: Path
 ) -> None:
     args = ("--random", "1", "--methods", "agent", "--budgets", "2", "--model")
     plain = run_eval(capsys, *args, str(tiny_model_dir))
@@ -134,8 +134,7 @@ def test_the_report_says_whether_the_agent_had_a_relay_and_a_start_bank(
     assert relayed["model"] == str(relayed_model_dir) and relayed["relay"] == str(relayed_model_dir / "relay")
     banked = tmp_path / "model"
     shutil.copytree(tiny_model_dir, banked)
-    definition = open_synth("builtin").definition
-    write_start_bank(banked, definition, np.full((2, len(definition.parameters)), 0.5), {})
+    write_start_bank(banked, synth.definition, np.full((2, len(synth.parameters)), 0.5), {})
     assert run_eval(capsys, *args, str(banked))["starts"] == 2
     searched = run_eval(capsys, "--random", "1", "--methods", "random", "--budgets", "2")
     assert searched["relay"] is None and searched["starts"] is None

@@ -62,7 +62,7 @@ def agent_bests(
     for target in tqdm(targets, desc="matching", unit="file", file=sys.stderr, disable=None if progress else True):
         assert target.prepared is not None
         held = held_synth(synths, target.prepared)
-        bests.append(match_with_agent(held, agent, target.audio, target.note, MATCH_STEPS, bank=False).params)
+        bests.append(match_with_agent(held, agent, target.audio, target.note, MATCH_STEPS).params)
     return np.array(bests)
 
 
