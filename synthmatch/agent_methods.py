@@ -36,10 +36,11 @@ def agent_search(
     synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
     model_dir: Path | None = None,
 ) -> MatchResult:
-    """The exported agent in ``model_dir`` (or the shipped one), ``budget`` steps from the default patch."""
+    """The exported agent in ``model_dir`` (or the shipped one), ``budget`` steps from the default patch (the
+    polish's steps drawn from ``rng``)."""
     check_budget("agent", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
-    return match_with_agent(synth, agent, target_audio, note, budget)
+    return match_with_agent(synth, agent, target_audio, note, budget, seed=int(rng.integers(2**31)))
 
 
 def agent_then_refine(
@@ -50,13 +51,14 @@ def agent_then_refine(
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
     agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024). The
-    agent plays without its start bank: with it, level on real sounds and farther on random patches.
+    agent plays without its start bank (with it: level on real sounds, farther on random patches) and without the
+    polish (:mod:`synthmatch.polish`): the refinement is its polish (with both: level).
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
     began = time.perf_counter()
     steps = min(budget - int(budget * REFINE_FRACTION), REFINE_AGENT_STEPS)
-    matched = match_with_agent(synth, agent, target_audio, note, steps, bank=False)  # the bank: farther here
+    matched = match_with_agent(synth, agent, target_audio, note, steps, bank=False, polish=False)
     log = SearchLog.resume(synth, target_audio, matched, began)
     refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps, rng)
     return log.result("agent+refine")

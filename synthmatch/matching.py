@@ -1,8 +1,9 @@
 """The match loop: the agent turns a synth's knobs, step by step, towards a target sound, and the best patch is kept.
 
-Each step is exactly a step of the training environment: render the current patch, listen (the clipped
+Each agent step is exactly a step of the training environment: render the current patch, listen (the clipped
 log-mel of :func:`synthmatch.features.observe_mel`), ask the agent for a step and move the patch by the one step
-rule (:func:`synthmatch.match_rules.move`); the best patch is kept by the one rule for it
+rule (:func:`synthmatch.match_rules.move`). A start bank may come first and a polish last (:mod:`synthmatch.polish`),
+one render a step too. The best patch is kept by the one rule for it
 (:class:`synthmatch.match_rules.BestSoFar`). The distance is the primary one (:mod:`synthmatch.distances`,
 "mrstft"). Every method in the registry (:mod:`synthmatch.match_methods`) answers with the same
 :class:`MatchResult`.
@@ -23,6 +24,7 @@ from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
 from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
+from synthmatch.polish import Polish, polish_steps
 from synthmatch.start_bank import bank_for
 from synthmatch.synths import Synth
 
@@ -118,6 +120,7 @@ def match_with_agent(
     candidates: int = 1,
     seed: int = 0,
     bank: bool = True,
+    polish: bool = True,
 ) -> MatchResult:
     """Let ``agent`` match ``target_audio[N]`` on ``synth`` in ``steps`` steps (``steps * candidates + 1`` renders).
 
@@ -128,7 +131,8 @@ def match_with_agent(
     start bank (:mod:`synthmatch.start_bank`) that fits the steps, K is 1 and ``bank`` is True, its patches are
     rendered first, one step each, and the agent goes on from the closest patch so far. When the agent has a relay
     (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps, from the best patch so
-    far. Returns the best patch seen, the start included.
+    far. With K 1 and ``polish`` True the last quarter of the steps polish the best patch (:mod:`synthmatch.polish`,
+    seeded by ``seed``). Returns the best patch seen, the start included.
     """
     began = time.perf_counter()
     if agent.parameter_count != len(synth.parameters):
@@ -171,8 +175,9 @@ def match_with_agent(
         heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))
     params, current_mel = best.params, best_mel  # on from the closest patch heard (without a bank: the start)
     acting, relay = agent, agent.relay
-    handover = steps - (steps - len(history)) // 2  # the relay plays the last half of the agent's steps
-    for _ in range(len(history), steps):
+    agent_end = steps - (polish_steps(steps) if polish and candidates == 1 else 0)
+    handover = agent_end - (agent_end - len(history)) // 2  # the relay plays the last half of the agent's steps
+    for _ in range(len(history), agent_end):
         if should_stop is not None and should_stop():
             break
         if relay is not None and len(history) == handover:  # from the best patch, as heard then: a relay hears alike
@@ -182,6 +187,14 @@ def match_with_agent(
                                               candidates, rng)
         current_mel = acting.observe(audio, at_equal_loudness=True)
         heard(params, current_mel, distance)
+    search = Polish(synth.definition)
+    for _ in range(len(history), steps):  # the polish: small random steps around the best patch
+        if should_stop is not None and should_stop():
+            break
+        patch = search.propose(best.params, rng)
+        audio, distances = listen(synth, patch[None], note, target_spectra)
+        search.adapt(bool(distances[0] < best.distance))
+        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))
     return MatchResult(
         params=best.params, distance_start=distance_start, distance=float(best.distance),
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,

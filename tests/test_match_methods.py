@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from synthmatch.agent import OnnxOneShot, load_metadata
+from synthmatch.agent import OnnxAgent, OnnxOneShot, load_metadata
 from synthmatch.agent_methods import load_model
 from synthmatch.distances import multires_stft_distance
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES, METHODS, get_method
-from synthmatch.matching import MatchResult
+from synthmatch.matching import MatchResult, match_with_agent
 from synthmatch.params import quantise_all
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.networks import NetworkConfig
@@ -91,7 +91,7 @@ def test_agent_then_refine_is_the_agent_for_three_quarters_of_the_budget(
     synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
     refined = match("agent+refine", synth, held_out_target, 16, 0, tiny_model_dir)
-    agent = match("agent", synth, held_out_target, 12, 0, tiny_model_dir)
+    agent = unpolished(synth, held_out_target, 12, tiny_model_dir)
     assert refined.history[:12] == agent.history and refined.distance <= agent.distance
     assert len(set(refined.history[12:])) == 4  # then four renders of its own around the agent's best
 
@@ -100,9 +100,14 @@ def test_agent_then_refine_gives_the_agent_one_episode_at_most_and_the_search_th
     synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
 ) -> None:
     refined = match("agent+refine", synth, held_out_target, 64, 0, tiny_model_dir)
-    agent = match("agent", synth, held_out_target, 32, 0, tiny_model_dir)
+    agent = unpolished(synth, held_out_target, 32, tiny_model_dir)
     assert refined.history[:32] == agent.history and refined.renders == 65
     assert refined.distance <= agent.distance
+
+
+def unpolished(synth: Synth, target: tuple[np.ndarray, int], steps: int, model_dir: Path) -> MatchResult:
+    """The agent's match alone, as agent+refine plays it: no polish (the refinement is its polish)."""
+    return match_with_agent(synth, OnnxAgent.load(model_dir, synth.definition), *target, steps, polish=False)
 
 
 class CountingSynth:

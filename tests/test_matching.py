@@ -46,7 +46,7 @@ def target(synth: Synth) -> np.ndarray:
 
 def test_the_loop_is_the_environments_episode(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
     start = quantise_all(synth.definition, np.random.default_rng(6).random(len(synth.parameters)))
-    result = match_with_agent(synth, agent, target, 55, STEPS, start_params=start)
+    result = match_with_agent(synth, agent, target, 55, STEPS, start_params=start, polish=False)
     env = SynthMatchEnv(synth, max_step=agent.max_step)
     obs, info = env.reset(options={"target_audio": target, "note": 55, "start_params": start})
     assert info["distance"] == pytest.approx(result.distance_start, rel=1e-9)
@@ -162,10 +162,10 @@ def test_a_relay_plays_the_last_half_from_the_first_halfs_best_patch(
     seen: list[MatchProgress] = []
     with monkeypatch.context() as patch:
         patch.setattr(synth, "render", counted)
-        result = match_with_agent(synth, relayed, target, 55, STEPS, on_step=seen.append)
+        result = match_with_agent(synth, relayed, target, 55, STEPS, on_step=seen.append, polish=False)
     assert sum(renders) == STEPS + 1 == result.renders  # the handover hears the best patch again, renders nothing
     first_seen: list[MatchProgress] = []
-    first = match_with_agent(synth, agent, target, 55, first_steps, on_step=first_seen.append)
+    first = match_with_agent(synth, agent, target, 55, first_steps, on_step=first_seen.append, polish=False)
     assert result.history[:first_steps] == first.history
     assert not np.array_equal(first.params, first_seen[-1].params)  # the best is not where the first agent ended
     assert result.distance == min(result.distance_start, *result.history)

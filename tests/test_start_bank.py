@@ -177,14 +177,14 @@ def test_with_a_bank_and_a_relay_the_relay_plays_the_last_half_of_the_agents_ste
     seen: list[MatchProgress] = []
     match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
     assert len(seen) == STEPS
-    # 3 bank steps, the first agent 3 (8 - 3 - 5 // 2), the relay the last 2, from the best patch after step 6
-    best = min(seen[:6], key=lambda progress: progress.distance)
+    # 3 bank steps, the first agent 2, the relay 1 from the best patch after step 5, the polish the last 2 (8 // 4)
+    best = min(seen[:5], key=lambda progress: progress.distance)
     heard = relay.observe(equal_loudness(synth.render(best.params[None], 55)), at_equal_loudness=True)
     aimed = relay.observe(equal_loudness(target[None]), at_equal_loudness=True)
     action = relay.act(aimed, heard, best.params[None])[0].astype(np.float64)
-    np.testing.assert_array_equal(seen[6].params, move(synth.definition, best.params, action, relay.max_step))
+    np.testing.assert_array_equal(seen[5].params, move(synth.definition, best.params, action, relay.max_step))
     own = agent.act(aimed, heard, best.params[None])[0].astype(np.float64)
-    assert not np.array_equal(seen[6].params, move(synth.definition, best.params, own, agent.max_step))
+    assert not np.array_equal(seen[5].params, move(synth.definition, best.params, own, agent.max_step))
 
 
 

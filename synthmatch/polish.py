@@ -1,0 +1,48 @@
+"""The match loop's last steps: a (1+1)-ES polishing the best patch, one render a step.
+
+Why: the agent comes close in 10 to 16 steps and then circles; a few small random steps around the best patch,
+with a step size that grows after a success and shrinks after a miss (the 1/5 success rule), gain more than the
+agent's own late steps, on real sounds and on random patches alike (docs/evaluation.md, "Polish"). The match loop
+(:func:`synthmatch.matching.match_with_agent`) gives the polish the last :data:`POLISH_SHARE` of its steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from synthmatch.definitions import SynthDefinition
+from synthmatch.params import quantise_all
+
+Params = npt.NDArray[np.float64]
+
+#: Share of a match's steps (rounded down) the polish plays, the last ones: 8 of agent@32's 32.
+POLISH_SHARE = 0.25
+#: First step size of the polish, the std of its Gaussian step in normalised units (a fifth of the agent's largest).
+POLISH_SIGMA = 0.02
+#: The step size grows by this after a new best and shrinks by its fourth root after a miss: the 1/5 success rule.
+POLISH_GROWTH = 1.5
+
+
+def polish_steps(steps: int) -> int:
+    """How many of a match's ``steps`` the polish plays (the last ones)."""
+    return int(steps * POLISH_SHARE)
+
+
+@dataclass
+class Polish:
+    """A (1+1)-ES around the best patch: :meth:`propose` a patch, play it, :meth:`adapt` to whether it was better."""
+
+    definition: SynthDefinition
+    sigma: float = POLISH_SIGMA
+
+    def propose(self, best: Params, rng: np.random.Generator) -> Params:
+        """The patch to play next [P]: ``best[P]`` plus a Gaussian step of std :attr:`sigma`, clipped and quantised."""
+        step = self.sigma * rng.standard_normal(best.shape)
+        return quantise_all(self.definition, np.clip(best + step, 0.0, 1.0))
+
+    def adapt(self, improved: bool) -> None:
+        """Grow the step after a new best, shrink it after a miss (at a 1/5 success rate it stays put)."""
+        self.sigma *= POLISH_GROWTH if improved else POLISH_GROWTH ** -0.25
