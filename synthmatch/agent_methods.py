@@ -17,7 +17,8 @@ import numpy.typing as npt
 from synthmatch.agent import OnnxAgent, OnnxModel, OnnxOneShot, default_model_dir
 from synthmatch.definitions import SynthDefinition
 from synthmatch.matching import MatchResult, check_target_audio, match_with_agent
-from synthmatch.search_methods import SearchLog, check_budget, refine_with_cmaes
+from synthmatch.polish import polish_steps
+from synthmatch.search_methods import SearchLog, check_budget, refine_with_cmaes, refine_with_polish
 from synthmatch.synths import Synth
 
 #: Share of agent+refine's budget that goes to the refinement (rounded down) at least; the agent takes the rest.
@@ -47,12 +48,13 @@ def agent_then_refine(
     synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
     model_dir: Path | None = None,
 ) -> MatchResult:
-    """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch for the rest.
+    """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch, then the polish
+    (:mod:`synthmatch.polish`) for the last ``budget // 4`` renders.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
-    agent steps, then 224 of CMA-ES (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024). The
-    agent plays without its start bank (with it: level on real sounds, farther on random patches) and without the
-    polish (:mod:`synthmatch.polish`): the refinement is its polish (with both: level).
+    agent steps, 160 of CMA-ES, 64 of polish (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at
+    1024). The agent plays without its start bank (with it: level on real sounds, farther on random patches) and
+    without a polish of its own: the search's last renders are the polish.
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
@@ -60,7 +62,8 @@ def agent_then_refine(
     steps = min(budget - int(budget * REFINE_FRACTION), REFINE_AGENT_STEPS)
     matched = match_with_agent(synth, agent, target_audio, note, steps, bank=False, polish=False)
     log = SearchLog.resume(synth, target_audio, matched, began)
-    refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps, rng)
+    refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps - polish_steps(budget), rng)
+    refine_with_polish(log, budget + 1 - log.renders, rng)  # what CMA-ES left, should it stop early, too
     return log.result("agent+refine")
 
 

@@ -23,6 +23,7 @@ from synthmatch.distances import LogSpectra, log_spectra, log_spectra_distance
 from synthmatch.match_rules import BestSoFar
 from synthmatch.matching import MatchResult, Params, check_target_audio, start_patch
 from synthmatch.params import quantise_all
+from synthmatch.polish import Polish
 from synthmatch.synths import Synth
 
 #: Step size of CMA-ES from the default patch, in normalised units (a quarter of each parameter's range).
@@ -148,6 +149,16 @@ def refine_with_cmaes(
         if len(candidates) <= renders:
             strategy.tell(candidates, distances.tolist())
         renders -= len(distances)
+
+
+def refine_with_polish(log: SearchLog, renders: int, rng: np.random.Generator) -> None:
+    """Spend ``renders`` renders, one at a time, on the polish (:class:`synthmatch.polish.Polish`, a (1+1)-ES)
+    around the log's best patch."""
+    search = Polish(log.synth.definition)
+    for _ in range(renders):
+        before = float(log.best.distance)
+        log.evaluate(search.propose(log.best.params, rng)[None])
+        search.adapt(float(log.best.distance) < before)
 
 
 def cma_module() -> Any:

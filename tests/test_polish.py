@@ -1,4 +1,5 @@
-"""The polish: a match's last quarter of steps are small seeded random steps around its best patch."""
+"""The polish: a match's last quarter of steps (and agent+refine's last quarter of renders) are small seeded random
+steps around its best patch."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import numpy as np
 import pytest
 
 from synthmatch.agent import OnnxAgent
-from synthmatch.matching import MatchProgress, match_with_agent
+from synthmatch.matching import MatchProgress, match_with_agent, start_patch
 from synthmatch.params import quantise_all
 from synthmatch.polish import POLISH_GROWTH, POLISH_SIGMA, Polish, polish_steps
+from synthmatch.search_methods import SearchLog, refine_with_polish
 from synthmatch.synths import Synth
 
 STEPS = 12  # 9 agent steps, then 3 of polish
@@ -78,3 +80,12 @@ def test_a_stop_during_the_polish_ends_the_match_there(synth: Synth, agent: Onnx
     result = match_with_agent(synth, agent, target, 60, STEPS, on_step=seen.append,
                               should_stop=lambda: len(seen) >= STEPS - 1)
     assert result.steps == STEPS - 1 == len(result.history) and result.renders == STEPS
+
+
+def test_a_search_is_polished_one_render_at_a_time_around_its_best(synth: Synth, target: np.ndarray) -> None:
+    start = start_patch(synth, None)
+    log = SearchLog.start(synth, target, 60, start)
+    refine_with_polish(log, 10, np.random.default_rng(2))
+    assert log.renders == 11 and len(log.history) == 10
+    assert float(log.best.distance) == min(log.distance_start, *log.history)
+    assert 0 < np.abs(log.best.params - start).max() < 0.3  # found near the start, not anywhere
