@@ -1,9 +1,10 @@
 """Build a model folder's start bank (:mod:`synthmatch.start_bank`) from recordings the agent has matched.
 
 The agent of the folder (and its relay) matches every recording in a folder, prepared as ``synthmatch match``
-prepares it, at 32 steps from the default patch, as the match loop plays (its polish included); the best patches are grouped by k-means (normalised parameter
-space, seeded) and the patch nearest each group's centre becomes a start. So the bank is a spread of patches the
-agent itself reaches on real sounds. Use training recordings only, never a set you evaluate on::
+prepares it, at 32 steps from the default patch, as the match loop plays (its polish included); the best patches
+are grouped by k-means (normalised parameter space, seeded) and the patch nearest each group's centre becomes a
+start. So the bank is a spread of patches the agent itself reaches on real sounds. Use training recordings only,
+never a set you evaluate on::
 
     python -m synthmatch.training.build_start_bank --model models/builtin --recordings bench/targets/train-real
 """
