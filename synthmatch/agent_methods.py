@@ -52,9 +52,10 @@ def agent_then_refine(
     (:mod:`synthmatch.polish`) for the last ``budget // 4`` renders.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
-    agent steps, 160 of CMA-ES, 64 of polish (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at
-    1024). The agent plays without its start bank (with it: level on real sounds, farther on random patches) and
-    without a polish of its own: the search's last renders are the polish.
+    agent steps, 160 of CMA-ES, 64 of polish; below 43 renders there is no CMA-ES, the agent and the polish share
+    them (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024). The agent plays without its start
+    bank (with it: level on real sounds, farther on random patches) and without a polish of its own: the search's
+    last renders are the polish.
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)

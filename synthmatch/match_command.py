@@ -118,7 +118,8 @@ def prepare_method(
     match_method(method)  # an unknown name: a ValueError with the registry's "did you mean"
     if method == "agent":
         agent = OnnxAgent.load(model_dir or default_model_dir(definition), definition)
-        return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget, on_step=on_step)
+        return lambda synth, target, note: match_with_agent(synth, agent, target, note, budget, on_step=on_step,
+                                                            seed=seed)
     function = get_method(method)
     rng = np.random.default_rng(seed)
     return lambda synth, target, note: function(synth, target, note, budget, rng, model_dir)

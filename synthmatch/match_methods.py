@@ -8,14 +8,16 @@ is one render, a searching step C), so K + 1 in all:
 ============== ================================================================= ========================
 method         what it does                                                      renders for budget K
 ============== ================================================================= ========================
-agent          the exported agent, K steps from the default patch                K + 1 (start + K steps)
+agent          the exported agent, K steps from the default patch, the last     K + 1 (start + K steps)
+               K // 4 the polish (:mod:`synthmatch.polish`)
 random         the default patch, then K uniform random patches; best kept       K + 1
 cmaes          the default patch, then CMA-ES (the ``cma`` package) from it      <= K + 1 (stops if converged)
 oneplusone     the default patch, then nevergrad's (1+1)-ES from it              K + 1 (fewer if it fails)
 ngopt          the default patch, then nevergrad's NGOpt from it                 K + 1 (fewer if it fails)
 oneshot        the one-shot regressor's patch (``oneshot.onnx``), budget unused  1
 agent+refine   the agent for min(K - K // 4, 32) steps, then CMA-ES around       K + 1, like the agent
-               its best (sigma REFINE_SIGMA) for the renders left
+               its best (sigma REFINE_SIGMA), then the polish for the last
+               K // 4 renders (CMA-ES only from K = 43)
 agent+search   K // C steps of the agent, each trying C = min(8, K) steps        K // C * C + 1
 ============== ================================================================= ========================
 

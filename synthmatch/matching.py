@@ -194,7 +194,7 @@ def match_with_agent(
         patch = search.propose(best.params, rng)
         audio, distances = listen(synth, patch[None], note, target_spectra)
         search.adapt(bool(distances[0] < best.distance))
-        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))
+        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))  # its mel: progress views
     return MatchResult(
         params=best.params, distance_start=distance_start, distance=float(best.distance),
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,

@@ -13,8 +13,8 @@ metadata.json     ``format``, ``synth`` (name, sha256, parameters), ``features``
                   ``render_samples``, ``max_step``, ``networks``, ``training``, ``evaluation``, ``files``
                   (role -> file name, null for an absent one-shot head), ``created``, ``synthmatch_version``
 relay/            optional: a second agent's model folder (another training run's observer, policy, metadata),
-                  checked against the synth as the first; it plays the last half of every match from the
-                  best patch so far (:data:`RELAY_FOLDER`)
+                  checked against the synth as the first; it plays the last half of the agent's steps of
+                  every match from the best patch so far (:data:`RELAY_FOLDER`)
 starts.json       optional: the start bank, patches the agent may start from (:mod:`synthmatch.start_bank`)
 ================= ==========================================================================================
 

@@ -1,9 +1,10 @@
-"""The match loop's last steps: a (1+1)-ES polishing the best patch, one render a step.
+"""The last steps of a match: a (1+1)-ES polishing the best patch, one render a step.
 
 Why: the agent comes close in 10 to 16 steps and then circles; a few small random steps around the best patch,
 with a step size that grows after a success and shrinks after a miss (the 1/5 success rule), gain more than the
 agent's own late steps, on real sounds and on random patches alike (docs/evaluation.md, "Polish"). The match loop
-(:func:`synthmatch.matching.match_with_agent`) gives the polish the last :data:`POLISH_SHARE` of its steps.
+(:func:`synthmatch.matching.match_with_agent`) gives the polish the last :data:`POLISH_SHARE` of its steps, and
+agent+refine the last quarter of its renders (:func:`synthmatch.search_methods.refine_with_polish`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from synthmatch.definitions import SynthDefinition
+from synthmatch.match_rules import Params
 from synthmatch.params import quantise_all
-
-Params = npt.NDArray[np.float64]
 
 #: Share of a match's steps (rounded down) the polish plays, the last ones: 8 of agent@32's 32.
 POLISH_SHARE = 0.25
@@ -24,6 +23,9 @@ POLISH_SHARE = 0.25
 POLISH_SIGMA = 0.02
 #: The step size grows by this after a new best and shrinks by its fourth root after a miss: the 1/5 success rule.
 POLISH_GROWTH = 1.5
+#: Smallest step size: about two thirds of a 7-bit MIDI step, so that a long polish (a daemon match of thousands of
+#: steps) keeps proposing new patches instead of shrinking until every proposal quantises to the best patch again.
+POLISH_MIN_SIGMA = POLISH_SIGMA / 4
 
 
 def polish_steps(steps: int) -> int:
@@ -44,5 +46,6 @@ class Polish:
         return quantise_all(self.definition, np.clip(best + step, 0.0, 1.0))
 
     def adapt(self, improved: bool) -> None:
-        """Grow the step after a new best, shrink it after a miss (at a 1/5 success rate it stays put)."""
-        self.sigma *= POLISH_GROWTH if improved else POLISH_GROWTH ** -0.25
+        """Grow the step after a new best, shrink it after a miss (at a 1/5 success rate it stays put), never below
+        :data:`POLISH_MIN_SIGMA`."""
+        self.sigma = max(self.sigma * (POLISH_GROWTH if improved else POLISH_GROWTH ** -0.25), POLISH_MIN_SIGMA)

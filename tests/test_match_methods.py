@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 import torch
 
+from synthmatch import agent_methods
 from synthmatch.agent import OnnxAgent, OnnxOneShot, load_metadata
 from synthmatch.agent_methods import load_model
 from synthmatch.distances import multires_stft_distance
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES, METHODS, get_method
 from synthmatch.matching import MatchResult, match_with_agent
 from synthmatch.params import quantise_all
+from synthmatch.search_methods import SearchLog, refine_with_cmaes
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.networks import NetworkConfig
 from synthmatch.training.oneshot import OneShotConfig, attach_oneshot, train_oneshot
@@ -81,7 +83,7 @@ def test_the_same_seed_gives_the_same_match(
     assert first.history == second.history
 
 
-@pytest.mark.parametrize("method", ["random", "cmaes", "oneplusone"])
+@pytest.mark.parametrize("method", ["random", "cmaes", "oneplusone", "agent", "agent+refine"])
 def test_another_seed_searches_elsewhere(method: str, synth: Synth, held_out_target: tuple[np.ndarray, int]) -> None:
     first, other = (match(method, synth, held_out_target, 14, seed, None) for seed in (5, 6))
     assert first.history != other.history
@@ -103,6 +105,25 @@ def test_agent_then_refine_gives_the_agent_one_episode_at_most_and_the_search_th
     agent = unpolished(synth, held_out_target, 32, tiny_model_dir)
     assert refined.history[:32] == agent.history and refined.renders == 65
     assert refined.distance <= agent.distance
+
+
+@pytest.mark.parametrize("budget", [1, 3, 4, 16, 42, 43, 64])
+def test_agent_then_refine_spends_what_cmaes_leaves_on_the_polish(
+    budget: int, synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CMA-ES may stop early (converged); the polish then takes every render left, so the budget is still spent."""
+    given: list[int] = []
+
+    def stops_early(log: SearchLog, x0: np.ndarray, sigma0: float, renders: int, rng: np.random.Generator) -> None:
+        given.append(renders)
+        refine_with_cmaes(log, x0, sigma0, renders // 2, rng)
+
+    monkeypatch.setattr(agent_methods, "refine_with_cmaes", stops_early)
+    result = match("agent+refine", synth, held_out_target, budget, 0, tiny_model_dir)
+    assert result.renders == budget + 1 == len(result.history) + 1
+    steps = min(budget - budget // 4, 32)
+    assert given == [budget - steps - budget // 4]  # no CMA-ES below 43 renders: the agent and the polish
 
 
 def unpolished(synth: Synth, target: tuple[np.ndarray, int], steps: int, model_dir: Path) -> MatchResult:

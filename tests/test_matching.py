@@ -20,17 +20,13 @@ from synthmatch.matching import MatchProgress, match_with_agent, search_step
 from synthmatch.model_choice import choose_matcher
 from synthmatch.model_folder import METADATA_FILE, RELAY_FOLDER, ModelFolderError, ModelMismatch
 from synthmatch.params import quantise_all
-from synthmatch.synths import Synth, open_synth
+from synthmatch.polish import Polish, polish_steps
+from synthmatch.synths import Synth
 from synthmatch.training.environment import SynthMatchEnv
 
 torch.set_num_threads(1)
 
 STEPS = 8
-
-
-@pytest.fixture(scope="module")
-def synth() -> Synth:
-    return open_synth("builtin")
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +195,29 @@ def test_a_relay_that_does_not_fit_or_hears_otherwise_is_refused_naming_its_fold
     metadata.unlink()  # an export cut short
     with pytest.raises(ModelFolderError, match=re.escape(f"{folder / RELAY_FOLDER}: a relay folder without")):
         OnnxAgent.load(folder, synth.definition)
+
+
+def test_the_last_steps_polish_the_best_patch_seeded(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    agent_steps = STEPS - polish_steps(STEPS)
+    seen: list[MatchProgress] = []
+    result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append, seed=3)
+    alone = match_with_agent(synth, agent, target, 55, agent_steps, polish=False)
+    assert result.steps == STEPS and result.renders == STEPS + 1
+    assert result.history[:agent_steps] == alone.history  # the agent's steps come first, as without the polish
+    best, search, rng = alone.params, Polish(synth.definition), np.random.default_rng(3)
+    for progress in seen[agent_steps:]:  # each polish step is the polish's proposal around the best patch so far
+        np.testing.assert_array_equal(progress.params, search.propose(best, rng))
+        search.adapt(progress.improved)
+        best = progress.params if progress.improved else best
+    np.testing.assert_array_equal(result.params, best)
+    assert result.distance == min(result.distance_start, *result.history)
+    again = match_with_agent(synth, agent, target, 55, STEPS, seed=3)
+    other = match_with_agent(synth, agent, target, 55, STEPS, seed=4)
+    assert again.history == result.history and other.history[agent_steps:] != result.history[agent_steps:]
+
+
+def test_a_stop_during_the_polish_ends_the_match_there(synth: Synth, agent: OnnxAgent, target: np.ndarray) -> None:
+    seen: list[MatchProgress] = []
+    result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append,
+                              should_stop=lambda: len(seen) >= STEPS - 1)
+    assert result.steps == STEPS - 1 == len(result.history) and result.renders == STEPS

@@ -167,7 +167,8 @@ def measure_model(
     metadata: ModelMetadata, definition: SynthDefinition, targets: int = EVALUATION_TARGETS, steps: int = 32,
     seed: int = EVALUATION_SEED,
 ) -> dict[str, Any]:
-    """The exported agent of ``metadata`` on ``targets`` held-out episodes, matching from the default patch.
+    """The exported agent of ``metadata`` on ``targets`` held-out episodes, matching from the default patch with its
+    own steps only (no polish: the networks are what is measured).
 
     Its networks must be written, its metadata.json need not be yet. The targets are drawn as training draws them
     (audible random patches at notes across the playable range), from the random stream ``[seed, i]`` that
@@ -180,8 +181,9 @@ def measure_model(
     episodes = task.start([np.random.default_rng([seed, i]) for i in range(targets)], {"start": "default"})
     audio = task.render(episodes.target_params, episodes.notes)
     results = [
-        match_with_agent(task.synth, agent, audio[i], int(episodes.notes[i]), steps) for i in range(targets)
-    ]
+        match_with_agent(task.synth, agent, audio[i], int(episodes.notes[i]), steps, polish=False)
+        for i in range(targets)
+    ]  # the networks alone, no polish: comparable with every export before the polish existed
     final = np.array([result.distance for result in results])
     errors = param_mae(np.stack([result.params for result in results]), episodes.target_params)
     return {
