@@ -37,6 +37,9 @@ ANIMATION_FPS = 4
 #: Resolution of saved pictures; with the figure sizes below a PNG stays well under 200 kB.
 DPI = 80
 PLOT_EXTRA_HINT = "pip install 'synthmatch[plot]'"
+#: Background of each phase's steps on the distance curve (matplotlib colours, pale behind the curve).
+PHASE_COLOURS = {"bank": "tab:orange", "agent": "tab:blue", "relay": "tab:purple", "polish": "tab:green",
+                 "search": "0.8"}
 
 
 class PlottingUnavailable(ImportError):
@@ -84,6 +87,8 @@ class MatchTrace:
     """The target's patch [P] when known (a synthetic target), else None."""
     features: FeatureSettings
     """The front end the mels were computed with (for the time and frequency axes)."""
+    phases: tuple[str, ...] = ()
+    """Who chose each step's patch [S] (:data:`~synthmatch.matching.PHASES`); empty for a search's trace."""
 
     @property
     def best_step(self) -> int:
@@ -121,7 +126,9 @@ def build_trace(
         params = np.stack([start, *(p.params for p in progress)])
         steps = np.arange(len(params))
         distances = np.array([result.distance_start, *(p.distance for p in progress)])
+        phases = tuple(p.phase for p in progress)
     else:
+        phases = ()
         distances = np.array([result.distance_start, *result.history])
         params, steps = result.params[None], np.array([int(np.argmin(distances))])
     settings = features or FeatureSettings(sample_rate=synth.sample_rate)
@@ -133,7 +140,7 @@ def build_trace(
         method=result.method, parameter_names=synth.definition.parameter_names,
         target_mel=observe_mel(target[None], settings, ceiling_db)[0], steps=steps.astype(np.int64),
         params=params.astype(np.float64), mels=mels, distances=distances.astype(np.float64), target_params=known,
-        features=settings,
+        features=settings, phases=phases,
     )
 
 
@@ -197,11 +204,33 @@ def _draw_distance(axes: Axes, trace: MatchTrace) -> Any:
     marker = axes.scatter([], [], s=60, color="tab:red", zorder=3, label="shown")
     axes.axhline(SUCCESS_DISTANCE, color="tab:red", linestyle=":", linewidth=1,
                  label=f"success (< {SUCCESS_DISTANCE:g} Np)")
+    _shade_phases(axes, trace.phases)
     axes.set_title("distance to the target (mrstft, nepers)")
     axes.set_xlabel(f"{trace.step_label}s")
     axes.set_ylim(bottom=0.0)
     axes.legend(loc="upper right", fontsize=7)
     return marker
+
+
+def phase_spans(phases: Sequence[str]) -> list[tuple[str, int, int]]:
+    """The runs of equal phases as (phase, first step, last step), steps counted from 1 as in the trace."""
+    spans: list[tuple[str, int, int]] = []
+    for step, phase in enumerate(phases, start=1):
+        if spans and spans[-1][0] == phase:
+            spans[-1] = (phase, spans[-1][1], step)
+        else:
+            spans.append((phase, step, step))
+    return spans
+
+
+def _shade_phases(axes: Axes, phases: Sequence[str]) -> None:
+    """Shade and name each run of steps one phase chose (bank, agent, relay, polish) behind the distance curve."""
+    if len(set(phases)) < 2:
+        return  # one phase: nothing to tell apart
+    for phase, first, last in phase_spans(phases):
+        axes.axvspan(first - 0.5, last + 0.5, color=PHASE_COLOURS.get(phase, "0.9"), alpha=0.15, linewidth=0)
+        axes.text((first + last) / 2, 0.03, phase, transform=axes.get_xaxis_transform(), ha="center", va="bottom",
+                  fontsize=8, color="0.25")
 
 
 def _mark(marker: Any, trace: MatchTrace, frames: Sequence[int]) -> None:

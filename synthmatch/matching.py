@@ -73,6 +73,13 @@ class MatchProgress:
     """What the agent heard of the patch's sound: log-mel dB [n_mels, frames] (views show it)."""
     distance_start: float = math.nan
     """Distance of the start patch, nepers (views show where the match began); NaN where not measured."""
+    phase: str = "agent"
+    """Who chose the patch: one of :data:`PHASES` (pictures shade them, so a reader sees why a curve jumps)."""
+
+
+#: Who chooses a match's patches: the start bank, the agent, its relay, the polish (in the order they play), or a
+#: search method (:mod:`synthmatch.watched_search`).
+PHASES = ("bank", "agent", "relay", "polish", "search")
 
 
 ProgressCallback = Callable[[MatchProgress], None]
@@ -155,8 +162,8 @@ def match_with_agent(
     best, best_mel = BestSoFar.start(params, distance_start), current_mel
     history: list[float] = []
 
-    def heard(patch: Params, mel: Mel, distance: float) -> None:
-        """Count one step's render: history, best patch (and its mel, for a relay), progress."""
+    def heard(patch: Params, mel: Mel, distance: float, phase: str) -> None:
+        """Count one step's render (chosen by ``phase``): history, best patch (and its mel, for a relay), progress."""
         nonlocal best, best_mel
         history.append(distance)
         best, improved = best.update(patch, distance)
@@ -165,14 +172,14 @@ def match_with_agent(
         if on_step is not None:
             on_step(MatchProgress(step=len(history), params=patch, distance=distance,
                                   best_distance=float(best.distance), improved=bool(improved), mel=mel[0],
-                                  distance_start=distance_start))
+                                  distance_start=distance_start, phase=phase))
 
     starts = bank_for(agent.starts, steps) if bank and candidates == 1 else None
     for patch in quantise_all(synth.definition, starts) if starts is not None else ():  # one step each
         if should_stop is not None and should_stop():
             break
         audio, distances = listen(synth, patch[None], note, target_spectra)
-        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))
+        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]), "bank")
     params, current_mel = best.params, best_mel  # on from the closest patch heard (without a bank: the start)
     acting, relay = agent, agent.relay
     agent_end = steps - (polish_steps(steps) if polish and candidates == 1 else 0)
@@ -186,7 +193,7 @@ def match_with_agent(
         params, audio, distance = search_step(synth, params, action, acting.max_step, note, target_spectra,
                                               candidates, rng)
         current_mel = acting.observe(audio, at_equal_loudness=True)
-        heard(params, current_mel, distance)
+        heard(params, current_mel, distance, "agent" if acting is agent else "relay")
     search = Polish(synth.definition)
     for _ in range(len(history), steps):  # the polish: small random steps around the best patch
         if should_stop is not None and should_stop():
@@ -194,7 +201,7 @@ def match_with_agent(
         patch = search.propose(best.params, rng)
         audio, distances = listen(synth, patch[None], note, target_spectra)
         search.adapt(bool(distances[0] < best.distance))
-        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]))  # its mel: progress views
+        heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]), "polish")  # mel: views
     return MatchResult(
         params=best.params, distance_start=distance_start, distance=float(best.distance),
         renders=len(history) * candidates + 1, seconds=time.perf_counter() - began, steps=len(history), note=note,

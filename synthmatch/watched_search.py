@@ -71,7 +71,7 @@ class WatchedSynth(WrappedSynth):
             self._on_step(MatchProgress(
                 step=len(self.history), params=params, distance=distance, best_distance=float(self.best.distance),
                 improved=bool(improved), mel=observe_mel(audio, self._settings, MEL_CEILING_DB)[0],
-                distance_start=self.distance_start,
+                distance_start=self.distance_start, phase="search",
             ))
 
 

@@ -21,6 +21,7 @@ from synthmatch.match_figures import (
     animate_match,
     build_trace,
     match_and_trace,
+    phase_spans,
     plot_match,
 )
 from synthmatch.matching import match_with_agent, start_patch
@@ -100,6 +101,14 @@ def test_the_png_shows_the_start_and_the_best_step_beside_the_target(trace: Matc
         assert image.format == "PNG" and image.width > 600
 
 
+def test_the_distance_curve_names_who_chose_each_run_of_steps(trace: MatchTrace) -> None:
+    assert trace.phases == ("agent", "agent", "relay")  # 3 steps: no bank, no polish; the relay the last half
+    distance_axes = plot_match(trace).axes[-1]
+    assert [text.get_text() for text in distance_axes.texts] == ["agent", "relay"]
+    assert phase_spans(["bank", "bank", "agent", "polish", "polish"]) == [
+        ("bank", 1, 2), ("agent", 3, 3), ("polish", 4, 5)]
+
+
 def test_the_gif_has_one_frame_per_step_and_the_start(trace: MatchTrace, tmp_path: Path) -> None:
     out = tmp_path / "match.gif"
     assert animate_match(trace, out) == STEPS + 1
@@ -124,7 +133,9 @@ def test_a_search_result_is_drawn_as_its_curve_and_best_patch(
     trace = build_trace(synth, target, result)
     assert len(trace.distances) == result.renders and trace.distances[trace.steps[0]] == result.distance
     np.testing.assert_array_equal(trace.params[0], result.params)
-    names = titles(plot_match(trace, tmp_path / "random.png"))
+    figure = plot_match(trace, tmp_path / "random.png")
+    names = titles(figure)
+    assert trace.phases == () and not figure.axes[-1].texts  # a search has no phases to shade
     best = f"render {trace.steps[0]} (best): {result.distance:.3f} Np"
     assert names[:3] == ["target", best, "parameters (normalised)"]
     with pytest.raises(ValueError, match="needs the per-step trace of the agent"):

@@ -178,6 +178,7 @@ def test_with_a_bank_and_a_relay_the_relay_plays_the_last_half_of_the_agents_ste
     match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
     assert len(seen) == STEPS
     # 3 bank steps, the first agent 2, the relay 1 from the best patch after step 5, the polish the last 2 (8 // 4)
+    assert [progress.phase for progress in seen] == ["bank"] * 3 + ["agent"] * 2 + ["relay"] + ["polish"] * 2
     best = min(seen[:5], key=lambda progress: progress.distance)
     heard = relay.observe(equal_loudness(synth.render(best.params[None], 55)), at_equal_loudness=True)
     aimed = relay.observe(equal_loudness(target[None]), at_equal_loudness=True)

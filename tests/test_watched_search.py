@@ -29,6 +29,7 @@ def test_every_render_after_the_start_is_reported_and_the_best_agrees(
     assert result.distance == pytest.approx(min(min(s.distance for s in steps), result.distance_start), rel=1e-5)
     assert steps[-1].best_distance == pytest.approx(result.distance, rel=1e-5)
     assert steps[0].mel.shape[0] == 64 and np.all(np.isfinite(steps[0].mel))
+    assert {step.phase for step in steps} == {"search"}
 
 
 def test_a_stop_ends_the_search_at_the_next_render_keeping_its_best(target: tuple[np.ndarray, int]) -> None:
