@@ -66,6 +66,7 @@ def view_state(snapshot: SessionSnapshot, definition: SynthDefinition, model: st
         "target": snapshot.target,
         "note": snapshot.note,
         "step": snapshot.step,
+        "phase": snapshot.phase,
         "max_steps": snapshot.max_steps,
         "distance": _finite(snapshot.distance),
         "best_distance": _finite(snapshot.best_distance),

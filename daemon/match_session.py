@@ -106,6 +106,7 @@ class MatchSession:
         self._method_start = self._current
         """The patch the running match's method started from: the best until a step beats it."""
         self._step = 0
+        self._phase: str | None = None
         self._max_steps = 0
         self._distance = math.nan
         self._best_distance = math.nan
@@ -318,7 +319,7 @@ class MatchSession:
         """
         with self._lock:
             self._sound_mel = progress.mel
-            self._step, self._distance = progress.step, progress.distance
+            self._step, self._distance, self._phase = progress.step, progress.distance, progress.phase
             self._history.append(progress.distance)
             self._best_history.append(progress.best_distance)
             self._best_distance = progress.best_distance  # the match loop keeps the best; the session echoes it
@@ -383,7 +384,7 @@ class MatchSession:
                 best_distance=self._best_distance, distance_start=self._distance_start,
                 current_params=self._current.copy(),
                 best_params=None if self._best is None else self._best.copy(), history=tuple(self._history),
-                best_history=tuple(self._best_history),
+                best_history=tuple(self._best_history), phase=self._phase,
                 target=None if self._target is None else self._target.source,
                 note=None if self._target is None else self._target.note,
                 note_seconds=self.definition.note.note_seconds if self._target is None else self._target.note_seconds,
@@ -430,6 +431,7 @@ class MatchSession:
         if state is SessionState.MATCHING:
             self._before, self._best = self._current, None  # no best until the first step measures one
             self._step, self._max_steps, self._history, self._best_history = 0, match_steps, [], []
+            self._phase = None
             self._sound_mel = None
             self._distance = self._best_distance = self._distance_start = self._gain_db = math.nan
         self._worker = threading.Thread(target=run, name=f"synthmatch-{state}", daemon=True)

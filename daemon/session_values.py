@@ -111,6 +111,8 @@ class SessionSnapshot:
     """Distance after each step of the running or last match."""
     best_history: tuple[float, ...]
     """Best distance so far (the start's included) after each step of the running or last match."""
+    phase: str | None
+    """Who chose the latest step's patch (bank, agent, relay, polish or search: MatchProgress.phase); None before."""
     target: str | None
     """Where the target came from (a path or "recorded"); None before one is loaded."""
     note: int | None

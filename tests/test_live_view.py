@@ -28,6 +28,7 @@ from synthmatch.daemon.config import DaemonConfigError, load_config
 from synthmatch.daemon.live_view import LiveView
 from synthmatch.daemon.local_http_server import MAX_CONNECTIONS
 from synthmatch.daemon.match_session import MatchSession
+from synthmatch.definitions import find_definition
 from synthmatch.features import FeatureSettings
 from synthmatch.synths import open_synth
 
@@ -79,7 +80,7 @@ def command(client: SimpleUDPClient, address: str, *args: Any) -> OscMessage:
 
 def test_the_state_shows_idle_then_a_match_as_it_runs(daemon: ViewDaemon, target_wav: Path) -> None:  # noqa: F811
     idle = daemon.state()
-    assert (idle["state"], idle["step"], idle["history"], idle["target"]) == ("idle", 0, [], None)
+    assert (idle["state"], idle["step"], idle["history"], idle["target"], idle["phase"]) == ("idle", 0, [], None, None)
     assert idle["distance"] is None and idle["target_mel"] is None and idle["sound_mel"] is None
     assert idle["synth"] == {"name": "builtin", "kind": "builtin"} and idle["model"].endswith("builtin")
     assert len(idle["params"]) == 20 and idle["params"][5]["name"] == "cutoff_hz"
@@ -98,6 +99,10 @@ def test_the_state_shows_idle_then_a_match_as_it_runs(daemon: ViewDaemon, target
         assert running["state"] == "matching" and running["max_steps"] == 4096
         assert len(running["history"]) >= 3 and running["distance"] is not None
         assert len(running["sound_mel"]) == 64
+        builtin = find_definition("builtin")
+        starts = OnnxAgent.load(default_model_dir(builtin), builtin).starts
+        bank = 0 if starts is None else len(starts)
+        assert bank > 0 and running["phase"] == ("bank" if running["step"] <= bank else "agent")  # one snapshot
         client.send_message("/synthmatch/match/stop", [])
         replies = [OscMessage(client.receive(10.0))]
         while replies[-1].address != "/synthmatch/match/done":
@@ -301,6 +306,7 @@ def test_the_page_follows_a_match_in_a_real_browser(fresh_daemon: ViewDaemon, ta
             expect(page.locator("#state")).to_have_text("matching")
             page.wait_for_function("Number(document.getElementById('step').textContent) >= 24", timeout=30_000)
             assert page.locator("#distance").inner_text() != "–"
+            expect(page.locator("#phase")).to_have_text(re.compile(r"^\((agent|relay)\)$"))  # past the bank's 11
             assert page.locator("#sound-mel").is_visible()
             shot = tmp_path / "live-view.png"
             page.screenshot(path=str(shot))
