@@ -51,9 +51,10 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
     result = match(method, synth, held_out_target, budget, 0, tiny_model_dir)
     expected = 1 if method == "oneshot" else budget + 1  # the one rule: the start, then the budget
     steps = expected - 1
-    if method == "agent+search":  # steps of K = min(8, budget) candidates each, within the budget
-        candidates = min(8, budget)
-        steps, expected = budget // candidates, budget // candidates * candidates + 1
+    if method == "agent+search":  # steps of C = min(8, S) candidates each, S = budget - budget // 4; then polish
+        searched = budget - budget // 4
+        candidates = min(8, searched)
+        steps = searched // candidates + budget - searched // candidates * candidates
     assert result.renders == expected and result.method == method and result.note == held_out_target[1]
     assert len(result.history) == result.steps == steps
     assert result.params.shape == (len(synth.parameters),)
@@ -124,6 +125,18 @@ def test_agent_then_refine_spends_what_cmaes_leaves_on_the_polish(
     assert result.renders == budget + 1 == len(result.history) + 1
     steps = min(budget - budget // 4, 32)
     assert given == [budget - steps - budget // 4]  # no CMA-ES below 43 renders: the agent and the polish
+
+
+@pytest.mark.parametrize(("budget", "steps"), [(32, 3), (256, 16)])  # 32: 3 steps of 8, 8 of polish; 256: 16, 128
+def test_agent_with_search_searches_16_steps_at_most_then_polishes_its_best(
+    budget: int, steps: int, synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
+) -> None:
+    result = match("agent+search", synth, held_out_target, budget, 0, tiny_model_dir)
+    seed = int(np.random.default_rng(0).integers(2**31))  # the first draw of the method's rng seeds the search
+    agent = OnnxAgent.load(tiny_model_dir, synth.definition)
+    searched = match_with_agent(synth, agent, *held_out_target, steps, candidates=8, seed=seed, polish=False)
+    assert result.history[:steps] == searched.history and result.renders == budget + 1
+    assert len(result.history) == steps + budget - 8 * steps and result.distance <= searched.distance
 
 
 def unpolished(synth: Synth, target: tuple[np.ndarray, int], steps: int, model_dir: Path) -> MatchResult:
