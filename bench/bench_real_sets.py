@@ -7,13 +7,16 @@ equal loudness (docs/metrics.md); each best patch is also judged full-band (synt
 ``--audio-out`` writes, against the file at its own rate). Every method gets its own seeded stream per target, as in
 ``synthmatch eval``. Prints medians per set and the issue's three targets (median of the per-target ratio agent@32 /
 CMA-ES@1024, agent+search@256 and agent+refine@256 / CMA-ES@1024, and the targets where the agent gains nothing
-while random@32 finds a closer patch); writes ``bench/results/real_sets.json`` with every match. About 3 minutes
+while random@32 finds a closer patch); writes ``bench/results/real_sets.json`` with every match and every file's
+SHA-256 (and says first when the files differ from those the committed report was measured on). About 3 minutes
 per 16 notes on one core (``--stride 2``: 56 notes, about 12 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import zlib
 from collections.abc import Sequence
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.report import report
+from bench.report import RESULTS, report
 from synthmatch.agent_methods import agent_parts
 from synthmatch.definitions import find_definition
 from synthmatch.full_band import full_band_distance, read_full_band
@@ -64,6 +67,27 @@ def match_set(files: Sequence[Path], model: Path | None, seed: int) -> list[dict
     return rows
 
 
+def file_digests(files: Sequence[Path]) -> dict[str, str]:
+    """SHA-256 of each target file, keyed "set/name": the report records them, so that a re-run can tell whether
+    it matched the same sounds (the zyn set is recorded over JACK and differs slightly from one recording to the
+    next)."""
+    return {f"{path.parent.name}/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+
+
+def changed_since(report_path: Path, digests: dict[str, str]) -> dict[str, int]:
+    """Per set, how many of ``digests`` differ from (or are missing in) the files ``report_path`` was measured on;
+    empty when that report is missing or predates the digests."""
+    try:
+        before = json.loads(report_path.read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, ValueError):
+        return {}
+    changed: dict[str, int] = {}
+    for name, digest in digests.items() if before else ():
+        if before.get(name) != digest:
+            changed[name.split("/")[0]] = changed.get(name.split("/")[0], 0) + 1
+    return changed
+
+
 def summarise(label: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Medians per run and the issue's per-target comparisons over ``rows``."""
     by_run: dict[str, dict[str, dict[str, Any]]] = {}
@@ -100,13 +124,18 @@ def main(argv: Sequence[str]) -> int:
         print(f"no real sets in {', '.join(missing)}; make them with scripts/make-real-targets.sh --sets",
               file=sys.stderr)
         return 0
+    chosen = {folder: sorted(folder.glob("*.wav"))[:: args.stride] for folder in folders}
+    digests = file_digests([path for files in chosen.values() for path in files])
+    for name, count in changed_since(RESULTS / "real_sets.json", digests).items():
+        print(f"note: {count} file(s) of the {name} set differ from those bench/results/real_sets.json was measured "
+              "on: its figures and these are not comparable target by target", file=sys.stderr)
     matches: list[dict[str, Any]] = []
-    for folder in folders:
-        matches += match_set(sorted(folder.glob("*.wav"))[:: args.stride], args.model, args.seed)
+    for files in chosen.values():
+        matches += match_set(files, args.model, args.seed)
     table = [summarise(folder.name, [r for r in matches if r["set"] == folder.name]) for folder in folders]
     table.append(summarise("all", matches))
     report("real_sets", table, COLUMNS, stride=args.stride, model=str(args.model or "shipped"),
-           **agent_parts(args.model, find_definition("builtin")), matches=matches)
+           **agent_parts(args.model, find_definition("builtin")), files=digests, matches=matches)
     return 0
 
 
