@@ -75,15 +75,15 @@ def file_digests(files: Sequence[Path]) -> dict[str, str]:
 
 
 def changed_since(report_path: Path, digests: dict[str, str]) -> dict[str, int]:
-    """Per set, how many of ``digests`` differ from (or are missing in) the files ``report_path`` was measured on;
-    empty when that report is missing or predates the digests."""
+    """Per set, how many of ``digests`` differ from the files of the same name ``report_path`` was measured on
+    (files it did not measure are not counted); empty when that report is missing or predates the digests."""
     try:
         before = json.loads(report_path.read_text(encoding="utf-8")).get("files") or {}
     except (OSError, ValueError):
         return {}
     changed: dict[str, int] = {}
-    for name, digest in digests.items() if before else ():
-        if before.get(name) != digest:
+    for name, digest in digests.items():
+        if name in before and before[name] != digest:
             changed[name.split("/")[0]] = changed.get(name.split("/")[0], 0) + 1
     return changed
 

@@ -41,7 +41,7 @@ from synthmatch.daemon.session_values import (
 from synthmatch.definitions import SynthDefinition
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
 from synthmatch.match_methods import match_method
-from synthmatch.matching import MatchProgress, MatchResult, match_with_agent, start_patch
+from synthmatch.matching import MatchProgress, MatchResult, Phase, match_with_agent, start_patch
 from synthmatch.model_choice import SEARCH_WITHOUT_MODEL
 from synthmatch.note_length import longest_render_samples
 from synthmatch.patches import Patch, default_patch_dir, save_patch
@@ -106,7 +106,7 @@ class MatchSession:
         self._method_start = self._current
         """The patch the running match's method started from: the best until a step beats it."""
         self._step = 0
-        self._phase: str | None = None
+        self._phase: Phase | None = None
         self._max_steps = 0
         self._distance = math.nan
         self._best_distance = math.nan

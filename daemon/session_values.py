@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthmatch.agent import Mel
-from synthmatch.matching import MatchProgress
+from synthmatch.matching import MatchProgress, Phase
 from synthmatch.prepared_target import PreparedTarget
 
 Params = npt.NDArray[np.float64]
@@ -111,7 +111,7 @@ class SessionSnapshot:
     """Distance after each step of the running or last match."""
     best_history: tuple[float, ...]
     """Best distance so far (the start's included) after each step of the running or last match."""
-    phase: str | None
+    phase: Phase | None
     """Who chose the latest step's patch (bank, agent, relay, polish or search: MatchProgress.phase); None before."""
     target: str | None
     """Where the target came from (a path or "recorded"); None before one is loaded."""

@@ -77,10 +77,10 @@ def agent_with_search(
     most :data:`SEARCH_MAX_STEPS` steps, then the polish (:mod:`synthmatch.polish`) for the rest of ``budget``, at
     least its last quarter.
 
-    ``budget`` counts renders after the start's, as for the search methods: S // K steps of K candidates, S =
-    min(budget - budget // 4, SEARCH_MAX_STEPS * SEARCH_CANDIDATES), K = min(SEARCH_CANDIDATES, S), then one render
+    ``budget`` counts renders after the start's, as for the search methods: S // C steps of C candidates, S =
+    min(budget - budget // 4, SEARCH_MAX_STEPS * SEARCH_CANDIDATES), C = min(SEARCH_CANDIDATES, S), then one render
     a polish step, ``budget + 1`` renders in all. At 32: 3 steps of 8, 8 of polish; at 256: 16 steps of 8, 128 of
-    polish (docs/evaluation.md, "Polish": on real notes 1.17x -> 1.04x CMA-ES at 1024).
+    polish (docs/evaluation.md, "agent+search with a polish": on real notes 1.17x -> 1.04x CMA-ES at 1024).
     """
     check_budget("agent+search", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)

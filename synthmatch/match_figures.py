@@ -21,7 +21,14 @@ import numpy.typing as npt
 
 from synthmatch.agent import OnnxAgent
 from synthmatch.features import MEL_CEILING_DB, FeatureSettings, observe_mel
-from synthmatch.matching import MatchProgress, MatchResult, check_target_audio, match_with_agent, start_patch
+from synthmatch.matching import (
+    MatchProgress,
+    MatchResult,
+    Phase,
+    check_target_audio,
+    match_with_agent,
+    start_patch,
+)
 from synthmatch.reach import SUCCESS_DISTANCE
 from synthmatch.synths import Synth
 
@@ -38,8 +45,8 @@ ANIMATION_FPS = 4
 DPI = 80
 PLOT_EXTRA_HINT = "pip install 'synthmatch[plot]'"
 #: Background of each phase's steps on the distance curve (matplotlib colours, pale behind the curve).
-PHASE_COLOURS = {"bank": "tab:orange", "agent": "tab:blue", "relay": "tab:purple", "polish": "tab:green",
-                 "search": "0.8"}
+PHASE_COLOURS: dict[Phase, str] = {"bank": "tab:orange", "agent": "tab:blue", "relay": "tab:purple",
+                                   "polish": "tab:green", "search": "0.8"}
 
 
 class PlottingUnavailable(ImportError):
@@ -87,8 +94,8 @@ class MatchTrace:
     """The target's patch [P] when known (a synthetic target), else None."""
     features: FeatureSettings
     """The front end the mels were computed with (for the time and frequency axes)."""
-    phases: tuple[str, ...] = ()
-    """Who chose each step's patch [S] (:data:`~synthmatch.matching.PHASES`); empty for a search's trace."""
+    phases: tuple[Phase, ...] = ()
+    """Who chose each step's patch [S] (:data:`~synthmatch.matching.Phase`); empty for a search's trace."""
 
     @property
     def best_step(self) -> int:
@@ -212,9 +219,9 @@ def _draw_distance(axes: Axes, trace: MatchTrace) -> Any:
     return marker
 
 
-def phase_spans(phases: Sequence[str]) -> list[tuple[str, int, int]]:
+def phase_spans(phases: Sequence[Phase]) -> list[tuple[Phase, int, int]]:
     """The runs of equal phases as (phase, first step, last step), steps counted from 1 as in the trace."""
-    spans: list[tuple[str, int, int]] = []
+    spans: list[tuple[Phase, int, int]] = []
     for step, phase in enumerate(phases, start=1):
         if spans and spans[-1][0] == phase:
             spans[-1] = (phase, spans[-1][1], step)
@@ -223,12 +230,12 @@ def phase_spans(phases: Sequence[str]) -> list[tuple[str, int, int]]:
     return spans
 
 
-def _shade_phases(axes: Axes, phases: Sequence[str]) -> None:
+def _shade_phases(axes: Axes, phases: Sequence[Phase]) -> None:
     """Shade and name each run of steps one phase chose (bank, agent, relay, polish) behind the distance curve."""
     if len(set(phases)) < 2:
         return  # one phase: nothing to tell apart
     for phase, first, last in phase_spans(phases):
-        axes.axvspan(first - 0.5, last + 0.5, color=PHASE_COLOURS.get(phase, "0.9"), alpha=0.15, linewidth=0)
+        axes.axvspan(first - 0.5, last + 0.5, color=PHASE_COLOURS[phase], alpha=0.15, linewidth=0)
         axes.text((first + last) / 2, 0.03, phase, transform=axes.get_xaxis_transform(), ha="center", va="bottom",
                   fontsize=8, color="0.25")
 

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,11 @@ class MatchResult:
     """Primary distance after each step, in order: ``len(history) == steps``."""
 
 
+#: Who chooses a match's patches: the start bank, the agent, its relay, the polish (in the order they play), or a
+#: search method (:mod:`synthmatch.watched_search`, every method but the plain agent).
+Phase = Literal["bank", "agent", "relay", "polish", "search"]
+
+
 @dataclass(frozen=True)
 class MatchProgress:
     """Where a running match stands after one step, for progress replies."""
@@ -71,15 +77,10 @@ class MatchProgress:
     """Whether this step's patch is the new best (strictly closer than every patch before it)."""
     mel: Mel
     """What the agent heard of the patch's sound: log-mel dB [n_mels, frames] (views show it)."""
+    phase: Phase
+    """Who chose the patch (pictures shade the phases, so a reader sees why a curve jumps)."""
     distance_start: float = math.nan
     """Distance of the start patch, nepers (views show where the match began); NaN where not measured."""
-    phase: str = "agent"
-    """Who chose the patch: one of :data:`PHASES` (pictures shade them, so a reader sees why a curve jumps)."""
-
-
-#: Who chooses a match's patches: the start bank, the agent, its relay, the polish (in the order they play), or a
-#: search method (:mod:`synthmatch.watched_search`).
-PHASES = ("bank", "agent", "relay", "polish", "search")
 
 
 ProgressCallback = Callable[[MatchProgress], None]
@@ -162,7 +163,7 @@ def match_with_agent(
     best, best_mel = BestSoFar.start(params, distance_start), current_mel
     history: list[float] = []
 
-    def heard(patch: Params, mel: Mel, distance: float, phase: str) -> None:
+    def heard(patch: Params, mel: Mel, distance: float, phase: Phase) -> None:
         """Count one step's render (chosen by ``phase``): history, best patch (and its mel, for a relay), progress."""
         nonlocal best, best_mel
         history.append(distance)

@@ -20,6 +20,8 @@ def test_a_re_recorded_file_is_counted_per_set_and_an_old_report_says_nothing(tm
     assert changed_since(report, digests) == {}
     (tmp_path / "zyn/c.wav").write_bytes(b"zyn c, recorded again")
     assert changed_since(report, file_digests(files)) == {"zyn": 1}
+    (tmp_path / "zyn/d.wav").write_bytes(b"zyn d, never measured")  # not in the report: not counted as changed
+    assert changed_since(report, file_digests(sorted(tmp_path.glob("*/*.wav")))) == {"zyn": 1}
     report.write_text(json.dumps({"rows": []}))  # a report from before the digests: nothing to compare
     assert changed_since(report, file_digests(files)) == {}
     assert changed_since(tmp_path / "missing.json", digests) == {}

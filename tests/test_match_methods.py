@@ -15,11 +15,12 @@ import torch
 
 from synthmatch import agent_methods
 from synthmatch.agent import OnnxAgent, OnnxOneShot, load_metadata
-from synthmatch.agent_methods import load_model
+from synthmatch.agent_methods import SEARCH_CANDIDATES, SEARCH_MAX_STEPS, load_model
 from synthmatch.distances import multires_stft_distance
 from synthmatch.match_methods import DEFAULT_EVAL_METHODS, METHOD_NAMES, METHODS, get_method
 from synthmatch.matching import MatchResult, match_with_agent
 from synthmatch.params import quantise_all
+from synthmatch.polish import polish_steps
 from synthmatch.search_methods import SearchLog, refine_with_cmaes
 from synthmatch.synths import Synth, open_synth
 from synthmatch.training.networks import NetworkConfig
@@ -51,9 +52,9 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
     result = match(method, synth, held_out_target, budget, 0, tiny_model_dir)
     expected = 1 if method == "oneshot" else budget + 1  # the one rule: the start, then the budget
     steps = expected - 1
-    if method == "agent+search":  # steps of C = min(8, S) candidates each, S = budget - budget // 4; then polish
-        searched = budget - budget // 4
-        candidates = min(8, searched)
+    if method == "agent+search":  # steps of C candidates each within S renders, then one render a polish step
+        searched = min(budget - polish_steps(budget), SEARCH_MAX_STEPS * SEARCH_CANDIDATES)
+        candidates = min(SEARCH_CANDIDATES, searched)
         steps = searched // candidates + budget - searched // candidates * candidates
     assert result.renders == expected and result.method == method and result.note == held_out_target[1]
     assert len(result.history) == result.steps == steps
@@ -136,7 +137,8 @@ def test_agent_with_search_searches_16_steps_at_most_then_polishes_its_best(
     agent = OnnxAgent.load(tiny_model_dir, synth.definition)
     searched = match_with_agent(synth, agent, *held_out_target, steps, candidates=8, seed=seed, polish=False)
     assert result.history[:steps] == searched.history and result.renders == budget + 1
-    assert len(result.history) == steps + budget - 8 * steps and result.distance <= searched.distance
+    polished = result.history[steps:]  # one render each, around the best patch: none of them the search's last
+    assert len(polished) == budget - 8 * steps and polished[0] != searched.history[-1]
 
 
 def unpolished(synth: Synth, target: tuple[np.ndarray, int], steps: int, model_dir: Path) -> MatchResult:
