@@ -26,9 +26,10 @@ REFINE_FRACTION = 0.25
 REFINE_AGENT_STEPS = 32
 #: Step size of the refinement around the agent's best patch: half the agent's largest step (0.1).
 REFINE_SIGMA = 0.05
-#: Steps agent+search tries at every step: the agent's and 7 variations (8 renders a step).
+#: Most steps agent+search tries at every step: the agent's and 7 variations (8 renders a step).
 SEARCH_CANDIDATES = 8
-#: Most steps agent+search's agent searches (of SEARCH_CANDIDATES renders each); the polish plays the rest.
+#: Steps agent+search's agent takes where the budget allows (its candidates a step grow with the budget, up to
+#: SEARCH_CANDIDATES): it gains for 10 to 16 steps; the polish plays the renders left.
 SEARCH_MAX_STEPS = 16
 #: The networks a model folder may hold, by the name :class:`~synthmatch.match_methods.MatchMethod` gives them.
 NETWORKS: dict[str, type[OnnxModel]] = {"agent": OnnxAgent, "oneshot": OnnxOneShot}
@@ -73,20 +74,22 @@ def agent_with_search(
     synth: Synth, target_audio: npt.ArrayLike, note: int, budget: int, rng: np.random.Generator,
     model_dir: Path | None = None,
 ) -> MatchResult:
-    """The agent trying :data:`SEARCH_CANDIDATES` steps a step (:func:`~synthmatch.matching.search_step`), for at
-    most :data:`SEARCH_MAX_STEPS` steps, then the polish (:mod:`synthmatch.polish`) for the rest of ``budget``, at
-    least its last quarter.
+    """The agent trying up to :data:`SEARCH_CANDIDATES` steps a step (:func:`~synthmatch.matching.search_step`), for
+    :data:`SEARCH_MAX_STEPS` steps where the budget allows, then the polish (:mod:`synthmatch.polish`) for the rest of
+    ``budget``, at least its last quarter.
 
     ``budget`` counts renders after the start's, as for the search methods: S // C steps of C candidates, S =
-    min(budget - budget // 4, SEARCH_MAX_STEPS * SEARCH_CANDIDATES), C = min(SEARCH_CANDIDATES, S), then one render
-    a polish step, ``budget + 1`` renders in all. At 32: 3 steps of 8, 8 of polish; at 256: 16 steps of 8, 128 of
-    polish (docs/evaluation.md, "agent+search with a polish": on real notes 1.17x -> 1.04x CMA-ES at 1024).
+    min(budget - budget // 4, SEARCH_MAX_STEPS * SEARCH_CANDIDATES), C = S // SEARCH_MAX_STEPS within 1 ..
+    SEARCH_CANDIDATES (the agent gets its steps first, the candidates grow with the budget), then one render a
+    polish step, ``budget + 1`` renders in all. At 32: 24 agent steps (C 1: the start bank plays first, as in a
+    plain agent match), 8 of polish; at 64: 16 steps of 3; at 256: 16 steps of 8, 128 of polish (docs/evaluation.md,
+    "agent+search with a polish": on real notes 1.17x -> 1.04x CMA-ES at 1024).
     """
     check_budget("agent+search", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
     began = time.perf_counter()
     searched = min(budget - polish_steps(budget), SEARCH_MAX_STEPS * SEARCH_CANDIDATES)
-    candidates = min(SEARCH_CANDIDATES, searched)
+    candidates = max(1, min(SEARCH_CANDIDATES, searched // SEARCH_MAX_STEPS))
     matched = match_with_agent(synth, agent, target_audio, note, searched // candidates, candidates=candidates,
                                seed=int(rng.integers(2**31)), polish=False)
     log = SearchLog.resume(synth, target_audio, matched, began)

@@ -18,8 +18,8 @@ oneshot        the one-shot regressor's patch (``oneshot.onnx``), budget unused 
 agent+refine   the agent for min(K - K // 4, 32) steps, then CMA-ES around       K + 1, like the agent
                its best (sigma REFINE_SIGMA), then the polish for the last
                K // 4 renders (CMA-ES only from K = 43)
-agent+search   S // C steps of the agent, each trying C = min(8, S) steps, S =    K + 1, like the agent
-               min(K - K // 4, 16 * 8); then the polish for the renders left
+agent+search   S // C steps of the agent, each trying C = S // 16 (1 .. 8)       K + 1, like the agent
+               steps, S = min(K - K // 4, 16 * 8); then the polish for the rest
 ============== ================================================================= ========================
 
 All live in the core and need no torch (:mod:`synthmatch.search_methods`, :mod:`synthmatch.nevergrad_search`,

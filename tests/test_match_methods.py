@@ -54,7 +54,7 @@ def test_a_method_keeps_to_its_budget_and_reports_the_best_patch_it_rendered(
     steps = expected - 1
     if method == "agent+search":  # steps of C candidates each within S renders, then one render a polish step
         searched = min(budget - polish_steps(budget), SEARCH_MAX_STEPS * SEARCH_CANDIDATES)
-        candidates = min(SEARCH_CANDIDATES, searched)
+        candidates = max(1, min(SEARCH_CANDIDATES, searched // SEARCH_MAX_STEPS))
         steps = searched // candidates + budget - searched // candidates * candidates
     assert result.renders == expected and result.method == method and result.note == held_out_target[1]
     assert len(result.history) == result.steps == steps
@@ -128,17 +128,18 @@ def test_agent_then_refine_spends_what_cmaes_leaves_on_the_polish(
     assert given == [budget - steps - budget // 4]  # no CMA-ES below 43 renders: the agent and the polish
 
 
-@pytest.mark.parametrize(("budget", "steps"), [(32, 3), (256, 16)])  # 32: 3 steps of 8, 8 of polish; 256: 16, 128
-def test_agent_with_search_searches_16_steps_at_most_then_polishes_its_best(
-    budget: int, steps: int, synth: Synth, held_out_target: tuple[np.ndarray, int], tiny_model_dir: Path
+@pytest.mark.parametrize(("budget", "steps", "candidates"), [(32, 24, 1), (64, 16, 3), (256, 16, 8)])
+def test_agent_with_search_takes_its_steps_first_then_polishes_its_best(
+    budget: int, steps: int, candidates: int, synth: Synth, held_out_target: tuple[np.ndarray, int],
+    tiny_model_dir: Path,
 ) -> None:
     result = match("agent+search", synth, held_out_target, budget, 0, tiny_model_dir)
     seed = int(np.random.default_rng(0).integers(2**31))  # the first draw of the method's rng seeds the search
     agent = OnnxAgent.load(tiny_model_dir, synth.definition)
-    searched = match_with_agent(synth, agent, *held_out_target, steps, candidates=8, seed=seed, polish=False)
+    searched = match_with_agent(synth, agent, *held_out_target, steps, candidates=candidates, seed=seed, polish=False)
     assert result.history[:steps] == searched.history and result.renders == budget + 1
     polished = result.history[steps:]  # one render each, around the best patch: none of them the search's last
-    assert len(polished) == budget - 8 * steps and polished[0] != searched.history[-1]
+    assert len(polished) == budget - candidates * steps and polished[0] != searched.history[-1]
 
 
 def unpolished(synth: Synth, target: tuple[np.ndarray, int], steps: int, model_dir: Path) -> MatchResult:
