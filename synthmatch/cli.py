@@ -159,6 +159,9 @@ def _add_offline_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                             "external synth, the whole training")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where the networks learn (default auto: cuda when torch sees a GPU)")
+    train.add_argument("--workers", type=int, default=1, metavar="K",
+                       help="processes that render the environments, 1 to the configuration's num_envs (default 1, "
+                            "for 2 cores; on a machine with more cores, about one per free core)")
     train.set_defaults(run=cmd_train)
 
     export = sub.add_parser("export", help="export a training run to ONNX (observer, policy, metadata)")

@@ -39,7 +39,8 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     out = io.StringIO()  # capsys is function-scoped, so this module-scoped run captures by hand
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        status = main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir), "--device", "cpu"])
+        status = main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir), "--device", "cpu",
+                       "--workers", "2"])  # two rendering processes: the split is what every stage steps
     assert status == 0
     return run_dir, out.getvalue()
 
@@ -171,7 +172,8 @@ def test_interrupted_run_resumes_where_it_stopped(
     smoke_run: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "run"
-    args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo=None, seed=None, out=run_dir, device="auto")
+    args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo=None, seed=None, out=run_dir, device="auto",
+                              workers=1)
 
     interrupt_after_checkpoint(monkeypatch, 1)  # right after behaviour cloning
     with pytest.raises(KeyboardInterrupt):
@@ -220,6 +222,16 @@ def test_cuda_without_a_gpu_is_refused_in_one_line_before_the_run_folder_is_made
     assert main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir), "--device", "cuda"]) != 0
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "--device cuda: torch" in line and "use --device cpu" in line
+    assert not run_dir.exists()
+
+
+def test_more_workers_than_environments_is_refused_in_one_line_before_the_run_folder_is_made(
+    tmp_path: Path, capsys: Any
+) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--synth", "builtin", "--config", "smoke", "--out", str(run_dir), "--workers", "9"]) != 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--workers 9: give 1 to num_envs (8)" in line
     assert not run_dir.exists()
 
 

@@ -139,7 +139,7 @@ def test_an_interrupted_data_set_stage_resumes_at_its_last_checkpoint(
 ) -> None:
     run_dir = tmp_path / "run"
     args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo=None, seed=None, out=run_dir,
-                              dataset=builtin_dataset, device="cpu")
+                              dataset=builtin_dataset, device="cpu", workers=1)
     interrupt_after_checkpoint(monkeypatch, 1)  # in the middle of the data set stage
     with pytest.raises(KeyboardInterrupt):
         train_module.run_train(args)
@@ -175,7 +175,7 @@ def test_a_data_set_of_another_definition_is_refused_naming_both(
     folder = tmp_path / "nekobi"
     write_manifest(folder, Manifest.for_definition(nekobi, seed=0, patches=8, source="render"))
     args = argparse.Namespace(synth="builtin", config=Path("smoke"), algo=None, seed=None, out=tmp_path / "run",
-                              dataset=folder, device="cpu")
+                              dataset=folder, device="cpu", workers=1)
     with pytest.raises(DatasetError, match="'nekobi'.*sha256.*'builtin'.*sha256"):
         train_module.run_train(args)
     assert not (tmp_path / "run").exists()  # refused before any work

@@ -1,16 +1,19 @@
-"""The batched environment in a child process, so the learner's gradient updates run while the synth renders.
+"""The batched environment in child processes, so the learner's gradient updates run while the synth renders.
 
-Training has two cores: one steps :class:`~synthmatch.training.vector_environment.SynthMatchVectorEnv` (render,
-features, distances: numpy) in the worker process, the other runs torch in the main process. ``step_async``
-sends the actions and returns at once; ``step_wait`` collects the step. The child is started with "spawn", so it
-imports numpy and the synth but never torch, and inherits no torch threads.
+On the 2-core box one worker process steps :class:`~synthmatch.training.vector_environment.SynthMatchVectorEnv`
+(render, features, distances: numpy) and the main process runs torch; on a machine with more cores (a GPU
+machine) ``synthmatch train --workers K`` splits the environments over K processes. ``step_async`` sends the
+actions and returns at once; ``step_wait`` collects the step. Children are started with "spawn", so they import
+numpy and the synth but never torch, and inherit no torch threads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -89,31 +92,57 @@ def _serve(connection: multiprocessing.connection.Connection, settings: EnvSetti
 
 
 class EnvWorker:
-    """A :class:`SynthMatchVectorEnv` in a child process, stepped asynchronously; use it as a context manager."""
+    """A :class:`SynthMatchVectorEnv` in ``processes`` child processes, stepped asynchronously; a context manager.
 
-    def __init__(self, settings: EnvSettings) -> None:
+    With more than one process the ``num_envs`` environments are split into contiguous shares, one per process,
+    and every batch is put back together in order, so the learner sees one vector environment either way.
+    Environment i is still seeded with ``seed + i``: the episodes do not depend on the split, only the probe's
+    random variations do (each process draws its own).
+    """
+
+    def __init__(self, settings: EnvSettings, processes: int = 1) -> None:
+        if not 1 <= processes <= settings.num_envs:
+            raise ValueError(f"--workers {processes}: give 1 to num_envs ({settings.num_envs}) worker processes")
         self.settings = settings
         self.num_envs = settings.num_envs
+        shares = [len(rows) for rows in np.array_split(np.arange(settings.num_envs), processes)]
+        self._offsets = np.cumsum([0, *shares[:-1]]).tolist()
+        self._bounds = np.cumsum([0, *shares]).tolist()
         context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, settings), daemon=True,
-                                        name="synthmatch-env")
-        self._process.start()
-        child.close()
+        self._children: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
         self._pending = False
-        self._receive()  # the environment was built, or its error is raised here
+        try:
+            for share in shares:
+                connection, child = context.Pipe()
+                process = context.Process(target=_serve, args=(child, dataclasses.replace(settings, num_envs=share)),
+                                          daemon=True, name="synthmatch-env")
+                process.start()
+                child.close()
+                self._children.append((process, connection))
+            self._receive_all()  # every environment was built, or the first error is raised here
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def processes(self) -> int:
+        """How many worker processes step the environments."""
+        return len(self._children)
 
     def reset(self, seed: int) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
         """Start new episodes everywhere; environment i is seeded with ``seed + i``."""
-        self._connection.send(("reset", seed))
-        result: tuple[dict[str, npt.NDArray[Any]], dict[str, Any]] = self._receive()
-        return result
+        for offset, (_, connection) in zip(self._offsets, self._children, strict=True):
+            connection.send(("reset", seed + offset))
+        observations, infos = zip(*self._receive_all(), strict=True)
+        return _joined(list(observations)), _joined(list(infos))
 
     def step_async(self, actions: npt.NDArray[np.floating], probe: ProbeSettings | None = None) -> None:
-        """Send ``actions[num_envs, P]`` and return while the worker steps (and probes first, given ``probe``)."""
+        """Send ``actions[num_envs, P]`` and return while the workers step (and probe first, given ``probe``)."""
         if self._pending:
             raise RuntimeError("step_async called twice without step_wait")
-        self._connection.send(("step", (np.asarray(actions, dtype=np.float32), probe)))
+        rows = np.asarray(actions, dtype=np.float32)
+        for start, stop, (_, connection) in zip(self._bounds[:-1], self._bounds[1:], self._children, strict=True):
+            connection.send(("step", (rows[start:stop], probe)))
         self._pending = True
 
     def step_wait(self) -> StepResult:
@@ -121,8 +150,14 @@ class EnvWorker:
         if not self._pending:
             raise RuntimeError("step_wait called without step_async")
         self._pending = False
-        result: StepResult = self._receive()
-        return result
+        parts: list[StepResult] = self._receive_all()
+        if len(parts) == 1:
+            return parts[0]
+        ended = [part[4]["final_info"] for part in parts if "final_info" in part[4]]
+        infos = [_with_final(part, ended[0].keys()) for part in parts] if ended else [part[4] for part in parts]
+        return (_joined([part[0] for part in parts]), np.concatenate([part[1] for part in parts]),
+                np.concatenate([part[2] for part in parts]), np.concatenate([part[3] for part in parts]),
+                _joined(infos))
 
     def step(self, actions: npt.NDArray[np.floating], probe: ProbeSettings | None = None) -> StepResult:
         """:meth:`step_async` then :meth:`step_wait`."""
@@ -130,19 +165,22 @@ class EnvWorker:
         return self.step_wait()
 
     def close(self) -> None:
-        """Stop the worker process."""
-        if self._process.is_alive():
-            try:
-                if self._pending:
-                    self._connection.recv()
-                self._connection.send(("close", None))
-            except (BrokenPipeError, EOFError, OSError):
-                pass
-            self._process.join(timeout=5)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
-        self._connection.close()
+        """Stop the worker processes."""
+        for process, connection in self._children:
+            if process.is_alive():
+                try:
+                    if self._pending:
+                        connection.recv()
+                    connection.send(("close", None))
+                except (BrokenPipeError, EOFError, OSError):
+                    pass
+        for process, connection in self._children:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+            connection.close()
+        self._pending = False
 
     def __enter__(self) -> EnvWorker:
         return self
@@ -152,12 +190,39 @@ class EnvWorker:
     ) -> None:
         self.close()
 
-    def _receive(self) -> Any:
-        """The worker's answer; its exception, with the worker's traceback, as a RuntimeError here."""
-        try:
-            status, payload = self._connection.recv()
-        except EOFError as err:
-            raise RuntimeError(f"the environment worker (pid {self._process.pid}) exited unexpectedly") from err
-        if status == "error":
-            raise RuntimeError(f"the environment worker failed:\n{payload}")
-        return payload
+    def _receive_all(self) -> list[Any]:
+        """Every worker's answer, in order; a worker's exception, with its traceback, as a RuntimeError here."""
+        return [_receive(process, connection) for process, connection in self._children]
+
+
+def _receive(process: multiprocessing.process.BaseProcess, connection: multiprocessing.connection.Connection) -> Any:
+    """One worker's answer; its exception, with the worker's traceback, as a RuntimeError here."""
+    try:
+        status, payload = connection.recv()
+    except EOFError as err:
+        raise RuntimeError(f"the environment worker (pid {process.pid}) exited unexpectedly") from err
+    if status == "error":
+        raise RuntimeError(f"the environment worker failed:\n{payload}")
+    return payload
+
+
+def _with_final(part: StepResult, final_keys: Iterable[str]) -> dict[str, Any]:
+    """A worker's infos with the final_* entries a step that ended no episode there lacks (rows marked not final).
+
+    ``final_keys`` are those of another worker's ``final_info`` (the episode's info, without per-step extras such
+    as the probe's ``reward_gradient``), so that the shares' final infos join key for key.
+    """
+    observations, _, _, _, infos = part
+    if "final_obs" in infos:
+        return infos
+    rows = len(part[1])
+    return {**infos, "final_obs": observations, "_final_obs": np.zeros(rows, dtype=np.bool_),
+            "final_info": {key: infos[key] for key in final_keys}, "_final_info": np.zeros(rows, dtype=np.bool_)}
+
+
+def _joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batched dicts (arrays by rows, or nested such dicts) of consecutive shares put back into one, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    return {key: _joined([part[key] for part in parts]) if isinstance(value, dict)
+            else np.concatenate([part[key] for part in parts]) for key, value in parts[0].items()}

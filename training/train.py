@@ -72,8 +72,8 @@ from synthmatch.training.training_run import (
 )
 
 
-def run_stages(run: TrainingRun) -> RunState:
-    """Run every plan step not done yet; returns the final state (its ``stages`` are the summary's rows)."""
+def run_stages(run: TrainingRun, workers: int = 1) -> RunState:
+    """Run every plan step not done yet, rendering in ``workers`` processes; returns the final state."""
     remaining = run.remaining()
     if not remaining:
         return run.state
@@ -87,10 +87,10 @@ def run_stages(run: TrainingRun) -> RunState:
             learn_from_dataset(run)
         imitation_steps = [step for step in remaining if step not in ("dataset", "rl")]
         if imitation_steps:
-            with EnvWorker(settings) as env:
+            with EnvWorker(settings, workers) as env:
                 imitate(run, env, imitation_steps)
         if "rl" in remaining:
-            with EnvWorker(rl_settings) as env:
+            with EnvWorker(rl_settings, workers) as env:
                 reinforce(run, env)
     return run.state
 
@@ -105,19 +105,24 @@ def summary(config: TrainConfig, state: RunState) -> dict[str, Any]:
     }
 
 
-def train(config: TrainConfig, run_dir: Path, progress: bool = True, device: str = "auto") -> dict[str, Any]:
+def train(
+    config: TrainConfig, run_dir: Path, progress: bool = True, device: str = "auto", workers: int = 1
+) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir`` with ``config``; writes config.toml and summary.json, returns it.
 
-    ``device`` (auto, cpu, cuda: :func:`~synthmatch.training.devices.resolve_device`) is where the networks learn.
+    ``device`` (auto, cpu, cuda: :func:`~synthmatch.training.devices.resolve_device`) is where the networks learn;
+    ``workers`` (1 to ``num_envs``) how many processes render the environments.
     """
     learner = resolve_device(device)  # checked before the run folder is touched
+    if not 1 <= workers <= config.num_envs:
+        raise ValueError(f"--workers {workers}: give 1 to num_envs ({config.num_envs}) worker processes")
     run_dir = Path(run_dir)
     if config.dataset:  # a data set of another synth is refused before the run folder is made
         open_recordings(config.dataset, find_definition(config.synth))
     run_dir.mkdir(parents=True, exist_ok=True)
     run = TrainingRun(config, run_dir, progress, learner)
     (run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
-    state = run_stages(run)
+    state = run_stages(run, workers)
     report = summary(config, state)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
@@ -173,7 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
     """`synthmatch train`: train or resume, then print the summary table; returns the exit status."""
     config = resolve_config(args)
     learner = resolve_device(args.device)
-    print(describe_plan(config), f"(seed {config.seed}) in {args.out}, learning on {learner}")
-    report = train(config, args.out, device=args.device)
+    print(describe_plan(config), f"(seed {config.seed}) in {args.out}, learning on {learner}, rendering in "
+          f"{args.workers} process(es)")
+    report = train(config, args.out, device=args.device, workers=args.workers)
     print(format_run_summary(report, args.out))
     return 0
