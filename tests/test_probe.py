@@ -8,6 +8,7 @@ import torch
 from test_actor_critic import changed, observations, parameters, replay_batch, saved_and_loaded, tiny_networks
 
 from synthmatch.training.algorithm import algorithm_class
+from synthmatch.training.checkpoints import restore_generator
 from synthmatch.training.env_worker import EnvSettings, EnvWorker
 from synthmatch.training.environment import Episode, MatchTask
 from synthmatch.training.probe import ProbeConfig, ProbedGradient
@@ -97,3 +98,23 @@ def test_registry_and_config_checks() -> None:
     obs = observations(replay_batch(4, 3))
     assert not np.array_equal(explore.act(obs, explore=True), explore.act(obs, explore=False))
     np.testing.assert_array_equal(make_probe().act(obs, explore=True), make_probe().act(obs, explore=False))
+
+
+def test_a_generator_state_saved_on_another_kind_of_device_reseeds_reproducibly() -> None:
+    """A CUDA generator's 16-byte state cannot be a CPU generator's: a run moved from a GPU resumes all the same."""
+    cuda_like = torch.arange(16, dtype=torch.uint8)
+    draws = []
+    for _ in range(2):
+        generator = torch.Generator().manual_seed(3)
+        restore_generator(generator, cuda_like)
+        draws.append(torch.rand(4, generator=generator))
+    torch.testing.assert_close(draws[0], draws[1])
+    assert not torch.equal(draws[0], torch.rand(4, generator=torch.Generator().manual_seed(3)))
+    same_kind = torch.Generator().manual_seed(9).get_state()
+    generator = torch.Generator()
+    restore_generator(generator, same_kind)
+    expected = torch.rand(4, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(torch.rand(4, generator=generator), expected)
+    probe = make_probe()
+    probe.load_state_dict(make_probe(seed=1).state_dict() | {"generator": cuda_like})  # a checkpoint from a GPU
+    assert probe.act(observations(replay_batch(2, 3)), explore=True).shape == (2, 3)

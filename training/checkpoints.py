@@ -8,6 +8,7 @@ run killed at any moment leaves either the previous checkpoint or the new one, n
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,17 @@ def restore_random_state(state: dict[str, Any], rng: np.random.Generator) -> Non
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     rng.bit_generator.state = state["numpy"]
+
+
+def restore_generator(generator: torch.Generator, saved: torch.Tensor) -> None:
+    """Put back a torch generator's saved state; one saved on another kind of device reseeds it from that state.
+
+    A CUDA generator's state (16 bytes) is not a CPU generator's (5056), so a run checkpointed on a GPU and
+    resumed on a CPU, or the other way round, cannot continue the same stream: it continues a stream seeded from
+    the saved bytes instead, the same one every time that checkpoint is resumed on that kind of device.
+    """
+    if saved.numel() == generator.get_state().numel():
+        generator.set_state(saved)
+    else:
+        digest = hashlib.sha256(saved.cpu().numpy().tobytes()).digest()
+        generator.manual_seed(int.from_bytes(digest[:8], "little"))

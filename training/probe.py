@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from synthmatch.training.actor_critic import Batch, Observation, check_field, embed, observation_tensors
+from synthmatch.training.checkpoints import restore_generator
 from synthmatch.training.networks import Critic, Policy
 from synthmatch.training.reward_probe import ProbeSettings
 
@@ -137,7 +138,7 @@ class ProbedGradient:
         self.policy.load_state_dict(state["policy"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.updates = int(state["updates"])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])
 
     def policy_modules(self) -> tuple[nn.Module, Policy]:
         """The observer and policy whose composition is what export writes to ONNX."""

@@ -32,6 +32,7 @@ from synthmatch.training.actor_critic import (
     observation_tensors,
     polyak_update,
 )
+from synthmatch.training.checkpoints import restore_generator
 from synthmatch.training.networks import Critic, Policy
 from synthmatch.training.reward_probe import ProbeSettings
 
@@ -184,7 +185,7 @@ class SAC:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.updates = int(state["updates"])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])
 
     def policy_modules(self) -> tuple[nn.Module, Policy]:
         """The online observer and policy, whose composition is what export writes to ONNX."""

@@ -33,6 +33,7 @@ from synthmatch.training.actor_critic import (
     observation_tensors,
     polyak_update,
 )
+from synthmatch.training.checkpoints import restore_generator
 from synthmatch.training.networks import Critic, Policy
 from synthmatch.training.reward_probe import ProbeSettings
 
@@ -153,7 +154,7 @@ class TD3:
         for name, part in self._parts().items():
             part.load_state_dict(state[name])
         self.updates = int(state["updates"])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])
 
     def policy_modules(self) -> tuple[nn.Module, Policy]:
         """The online observer and policy, whose composition is what export writes to ONNX."""
