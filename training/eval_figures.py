@@ -30,6 +30,8 @@ METHOD_STYLES = {
     "oneshot": ("tab:green", "*"),
     "random": ("tab:gray", "s"),
     "cmaes": ("tab:orange", "^"),
+    "oneplusone": ("tab:brown", "P"),
+    "ngopt": ("tab:red", "X"),
 }
 
 
