@@ -60,6 +60,11 @@ class MatchResult:
 #: search method (:mod:`synthmatch.watched_search`, every method but the plain agent).
 Phase = Literal["bank", "agent", "relay", "polish", "search"]
 
+#: Steps in a row without a closer patch after which a policy's turn ends in a match with a polish: the agent
+#: hands over to its relay (to the polish, without one), the relay to the polish. A policy circles around a patch
+#: of its own after 10 to 16 steps, and the polish closes in better from there (docs/evaluation.md, "Stall rule").
+STALL_STEPS = 16
+
 
 @dataclass(frozen=True)
 class MatchProgress:
@@ -140,7 +145,8 @@ def match_with_agent(
     rendered first, one step each, and the agent goes on from the closest patch so far. When the agent has a relay
     (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps, from the best patch so
     far. With K 1 and ``polish`` True the last quarter of the steps polish the best patch (:mod:`synthmatch.polish`,
-    seeded by ``seed``). Returns the best patch seen, the start included.
+    seeded by ``seed``), and more of them when a policy stalls (:data:`STALL_STEPS`). Returns the best patch seen,
+    the start included.
     """
     began = time.perf_counter()
     if agent.parameter_count != len(synth.parameters):
@@ -163,8 +169,10 @@ def match_with_agent(
     best, best_mel = BestSoFar.start(params, distance_start), current_mel
     history: list[float] = []
 
-    def heard(patch: Params, mel: Mel, distance: float, phase: Phase) -> None:
-        """Count one step's render (chosen by ``phase``): history, best patch (and its mel, for a relay), progress."""
+    def heard(patch: Params, mel: Mel, distance: float, phase: Phase) -> bool:
+        """Count one step's render (chosen by ``phase``): history, best patch (and its mel, for a relay), progress.
+
+        Returns whether the step's patch is the closest so far."""
         nonlocal best, best_mel
         history.append(distance)
         best, improved = best.update(patch, distance)
@@ -174,6 +182,7 @@ def match_with_agent(
             on_step(MatchProgress(step=len(history), params=patch, distance=distance,
                                   best_distance=float(best.distance), improved=bool(improved), mel=mel[0],
                                   distance_start=distance_start, phase=phase))
+        return bool(improved)
 
     starts = bank_for(agent.starts, steps) if bank and candidates == 1 else None
     for patch in quantise_all(synth.definition, starts) if starts is not None else ():  # one step each
@@ -183,18 +192,24 @@ def match_with_agent(
         heard(patch, agent.observe(audio, at_equal_loudness=True), float(distances[0]), "bank")
     params, current_mel = best.params, best_mel  # on from the closest patch heard (without a bank: the start)
     acting, relay = agent, agent.relay
-    agent_end = steps - (polish_steps(steps) if polish and candidates == 1 else 0)
+    polished = polish and candidates == 1
+    agent_end = steps - (polish_steps(steps) if polished else 0)
     handover = agent_end - (agent_end - len(history)) // 2  # the relay plays the last half of the agent's steps
+    stalled = 0  # the acting policy's steps in a row without a closer patch
     for _ in range(len(history), agent_end):
         if should_stop is not None and should_stop():
             break
-        if relay is not None and len(history) == handover:  # from the best patch, as heard then: a relay hears alike
-            acting, params, current_mel = relay, best.params, best_mel
+        turn_over = polished and stalled >= STALL_STEPS
+        if acting is agent and relay is not None and (len(history) >= handover or turn_over):
+            acting, params, current_mel, stalled = relay, best.params, best_mel, 0  # from the best, as heard then
+        elif turn_over:
+            break  # the polish plays the rest
         action = acting.act(target_mel, current_mel, params[None])[0].astype(np.float64)  # as the env
         params, audio, distance = search_step(synth, params, action, acting.max_step, note, target_spectra,
                                               candidates, rng)
         current_mel = acting.observe(audio, at_equal_loudness=True)
-        heard(params, current_mel, distance, "agent" if acting is agent else "relay")
+        closer = heard(params, current_mel, distance, "agent" if acting is agent else "relay")
+        stalled = 0 if closer else stalled + 1
     search = Polish(synth.definition)
     for _ in range(len(history), steps):  # the polish: small random steps around the best patch
         if should_stop is not None and should_stop():

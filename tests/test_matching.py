@@ -221,3 +221,25 @@ def test_a_stop_during_the_polish_ends_the_match_there(synth: Synth, agent: Onnx
     result = match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append,
                               should_stop=lambda: len(seen) >= STEPS - 1)
     assert result.steps == STEPS - 1 == len(result.history) and result.renders == STEPS
+
+
+def test_a_policy_that_stalls_hands_over_and_the_polish_plays_the_rest(
+    synth: Synth, target: np.ndarray, relayed_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relayed = OnnxAgent.load(relayed_model_dir, synth.definition)
+    assert relayed.relay is not None and relayed.starts is None
+
+    def still(target_mel: np.ndarray, current_mel: np.ndarray, params: np.ndarray) -> np.ndarray:
+        return np.zeros_like(params, dtype=np.float32)  # never moves, so never closer: a stall from the first step
+
+    for policy in (relayed, relayed.relay):
+        monkeypatch.setattr(policy, "act", still)
+    steps, stall = 64, matching.STALL_STEPS
+    seen: list[MatchProgress] = []
+    result = match_with_agent(synth, relayed, target, 55, steps, on_step=seen.append)
+    phases = [progress.phase for progress in seen]
+    assert phases == ["agent"] * stall + ["relay"] * stall + ["polish"] * (steps - 2 * stall)
+    assert result.steps == steps and result.renders == steps + 1
+    unpolished: list[MatchProgress] = []
+    match_with_agent(synth, relayed, target, 55, steps, on_step=unpolished.append, polish=False)
+    assert [progress.phase for progress in unpolished] == ["agent"] * (steps // 2) + ["relay"] * (steps // 2)
