@@ -143,10 +143,10 @@ def match_with_agent(
     ``seed``): K renders a step in one batch, so the synth must render batches in-process. When the agent has a
     start bank (:mod:`synthmatch.start_bank`) that fits the steps, K is 1 and ``bank`` is True, its patches are
     rendered first, one step each, and the agent goes on from the closest patch so far. When the agent has a relay
-    (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps, from the best patch so
-    far. With K 1 and ``polish`` True the last quarter of the steps polish the best patch (:mod:`synthmatch.polish`,
-    seeded by ``seed``), and more of them when a policy stalls (:data:`STALL_STEPS`). Returns the best patch seen,
-    the start included.
+    (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps (sooner when the agent
+    stalls), from the best patch so far. With K 1 and ``polish`` True the last quarter of the steps polish the best
+    patch (:mod:`synthmatch.polish`, seeded by ``seed``), and more of them when a policy stalls
+    (:data:`STALL_STEPS`). Returns the best patch seen, the start included.
     """
     began = time.perf_counter()
     if agent.parameter_count != len(synth.parameters):
@@ -172,7 +172,8 @@ def match_with_agent(
     def heard(patch: Params, mel: Mel, distance: float, phase: Phase) -> bool:
         """Count one step's render (chosen by ``phase``): history, best patch (and its mel, for a relay), progress.
 
-        Returns whether the step's patch is the closest so far."""
+        Returns whether the step's patch is the closest so far.
+        """
         nonlocal best, best_mel
         history.append(distance)
         best, improved = best.update(patch, distance)

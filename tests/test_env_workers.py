@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
 
 import numpy as np
@@ -81,3 +82,16 @@ def test_a_count_outside_one_to_num_envs_is_refused_before_any_process_starts(pr
 def test_a_worker_that_cannot_build_its_environment_fails_the_pool_with_its_traceback() -> None:
     with pytest.raises(RuntimeError, match="the environment worker failed"):
         EnvWorker(EnvSettings(4, "no-such-synth", 3, 0.1), 2)
+    assert not multiprocessing.active_children()  # the pool stopped the processes it had started
+
+
+def test_a_worker_gone_between_steps_is_named_and_the_pool_still_closes() -> None:
+    env = EnvWorker(SETTINGS, 2)
+    env.reset(1)
+    gone, _ = env._children[1]
+    gone.kill()
+    gone.join()
+    with pytest.raises(RuntimeError, match=rf"worker \(pid {gone.pid}\) exited unexpectedly"):
+        env.step(np.zeros((SETTINGS.num_envs, 20), np.float32))
+    env.close()
+    assert not multiprocessing.active_children()

@@ -243,3 +243,9 @@ def test_a_policy_that_stalls_hands_over_and_the_polish_plays_the_rest(
     unpolished: list[MatchProgress] = []
     match_with_agent(synth, relayed, target, 55, steps, on_step=unpolished.append, polish=False)
     assert [progress.phase for progress in unpolished] == ["agent"] * (steps // 2) + ["relay"] * (steps // 2)
+    alone = OnnxAgent.load(relayed_model_dir, synth.definition)
+    alone.relay = None  # without a relay the stalled agent hands straight over to the polish
+    monkeypatch.setattr(alone, "act", still)
+    solo: list[MatchProgress] = []
+    match_with_agent(synth, alone, target, 55, steps, on_step=solo.append)
+    assert [progress.phase for progress in solo] == ["agent"] * stall + ["polish"] * (steps - stall)

@@ -106,7 +106,6 @@ class EnvWorker:
         self.settings = settings
         self.num_envs = settings.num_envs
         shares = [len(rows) for rows in np.array_split(np.arange(settings.num_envs), processes)]
-        self._offsets = np.cumsum([0, *shares[:-1]]).tolist()
         self._bounds = np.cumsum([0, *shares]).tolist()
         context = multiprocessing.get_context("spawn")
         self._children: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = []
@@ -131,8 +130,8 @@ class EnvWorker:
 
     def reset(self, seed: int) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
         """Start new episodes everywhere; environment i is seeded with ``seed + i``."""
-        for offset, (_, connection) in zip(self._offsets, self._children, strict=True):
-            connection.send(("reset", seed + offset))
+        for offset, (process, connection) in zip(self._bounds[:-1], self._children, strict=True):
+            _send(process, connection, ("reset", seed + offset))
         observations, infos = zip(*self._receive_all(), strict=True)
         return _joined(list(observations)), _joined(list(infos))
 
@@ -141,9 +140,10 @@ class EnvWorker:
         if self._pending:
             raise RuntimeError("step_async called twice without step_wait")
         rows = np.asarray(actions, dtype=np.float32)
-        for start, stop, (_, connection) in zip(self._bounds[:-1], self._bounds[1:], self._children, strict=True):
-            connection.send(("step", (rows[start:stop], probe)))
-        self._pending = True
+        self._pending = True  # set first: a worker that is gone fails the send, and close() still collects the rest
+        for start, stop, (process, connection) in zip(self._bounds[:-1], self._bounds[1:], self._children,
+                                                       strict=True):
+            _send(process, connection, ("step", (rows[start:stop], probe)))
 
     def step_wait(self) -> StepResult:
         """The step started by :meth:`step_async`: obs, rewards, terminated, truncated, infos (see the vector env)."""
@@ -193,6 +193,15 @@ class EnvWorker:
     def _receive_all(self) -> list[Any]:
         """Every worker's answer, in order; a worker's exception, with its traceback, as a RuntimeError here."""
         return [_receive(process, connection) for process, connection in self._children]
+
+
+def _send(process: multiprocessing.process.BaseProcess, connection: multiprocessing.connection.Connection,
+          message: tuple[str, Any]) -> None:
+    """Send one worker a command; a worker that is gone is a RuntimeError naming it, as when receiving."""
+    try:
+        connection.send(message)
+    except (BrokenPipeError, ConnectionResetError, OSError) as err:
+        raise RuntimeError(f"the environment worker (pid {process.pid}) exited unexpectedly") from err
 
 
 def _receive(process: multiprocessing.process.BaseProcess, connection: multiprocessing.connection.Connection) -> Any:

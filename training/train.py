@@ -178,6 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
     """`synthmatch train`: train or resume, then print the summary table; returns the exit status."""
     config = resolve_config(args)
     learner = resolve_device(args.device)
+    if not 1 <= args.workers <= config.num_envs:  # refused before the plan is printed, as a missing GPU is
+        raise ValueError(f"--workers {args.workers}: give 1 to num_envs ({config.num_envs}) worker processes")
     print(describe_plan(config), f"(seed {config.seed}) in {args.out}, learning on {learner}, rendering in "
           f"{args.workers} process(es)")
     report = train(config, args.out, device=args.device, workers=args.workers)
