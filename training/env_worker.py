@@ -91,6 +91,12 @@ def _serve(connection: multiprocessing.connection.Connection, settings: EnvSetti
         connection.close()
 
 
+def check_worker_count(processes: int, num_envs: int) -> None:
+    """Refuse a number of worker processes outside 1 to ``num_envs`` (a share of no environment is no worker)."""
+    if not 1 <= processes <= num_envs:
+        raise ValueError(f"--workers {processes}: give 1 to num_envs ({num_envs}) worker processes")
+
+
 class EnvWorker:
     """A :class:`SynthMatchVectorEnv` in ``processes`` child processes, stepped asynchronously; a context manager.
 
@@ -101,8 +107,7 @@ class EnvWorker:
     """
 
     def __init__(self, settings: EnvSettings, processes: int = 1) -> None:
-        if not 1 <= processes <= settings.num_envs:
-            raise ValueError(f"--workers {processes}: give 1 to num_envs ({settings.num_envs}) worker processes")
+        check_worker_count(processes, settings.num_envs)
         self.settings = settings
         self.num_envs = settings.num_envs
         shares = [len(rows) for rows in np.array_split(np.arange(settings.num_envs), processes)]

@@ -57,7 +57,7 @@ from synthmatch.definitions import find_definition
 from synthmatch.training.config import TrainConfig, load_config
 from synthmatch.training.dataset_stage import learn_from_dataset
 from synthmatch.training.devices import resolve_device
-from synthmatch.training.env_worker import EnvSettings, EnvWorker
+from synthmatch.training.env_worker import EnvSettings, EnvWorker, check_worker_count
 from synthmatch.training.imitation_stage import imitate
 from synthmatch.training.rl_stage import reinforce, rl_env_settings
 from synthmatch.training.run_summary import format_run_summary
@@ -114,8 +114,7 @@ def train(
     ``workers`` (1 to ``num_envs``) how many processes render the environments.
     """
     learner = resolve_device(device)  # checked before the run folder is touched
-    if not 1 <= workers <= config.num_envs:
-        raise ValueError(f"--workers {workers}: give 1 to num_envs ({config.num_envs}) worker processes")
+    check_worker_count(workers, config.num_envs)
     run_dir = Path(run_dir)
     if config.dataset:  # a data set of another synth is refused before the run folder is made
         open_recordings(config.dataset, find_definition(config.synth))
@@ -178,8 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
     """`synthmatch train`: train or resume, then print the summary table; returns the exit status."""
     config = resolve_config(args)
     learner = resolve_device(args.device)
-    if not 1 <= args.workers <= config.num_envs:  # refused before the plan is printed, as a missing GPU is
-        raise ValueError(f"--workers {args.workers}: give 1 to num_envs ({config.num_envs}) worker processes")
+    check_worker_count(args.workers, config.num_envs)  # refused before the plan is printed, as a missing GPU is
     print(describe_plan(config), f"(seed {config.seed}) in {args.out}, learning on {learner}, rendering in "
           f"{args.workers} process(es)")
     report = train(config, args.out, device=args.device, workers=args.workers)
