@@ -200,13 +200,18 @@ class EnvWorker:
         return [_receive(process, connection) for process, connection in self._children]
 
 
+def _gone(process: multiprocessing.process.BaseProcess) -> RuntimeError:
+    """The error for a worker process that is no longer there, naming it."""
+    return RuntimeError(f"the environment worker (pid {process.pid}) exited unexpectedly")
+
+
 def _send(process: multiprocessing.process.BaseProcess, connection: multiprocessing.connection.Connection,
           message: tuple[str, Any]) -> None:
     """Send one worker a command; a worker that is gone is a RuntimeError naming it, as when receiving."""
     try:
         connection.send(message)
-    except (BrokenPipeError, ConnectionResetError, OSError) as err:
-        raise RuntimeError(f"the environment worker (pid {process.pid}) exited unexpectedly") from err
+    except OSError as err:  # BrokenPipeError, ConnectionResetError among them
+        raise _gone(process) from err
 
 
 def _receive(process: multiprocessing.process.BaseProcess, connection: multiprocessing.connection.Connection) -> Any:
@@ -214,7 +219,7 @@ def _receive(process: multiprocessing.process.BaseProcess, connection: multiproc
     try:
         status, payload = connection.recv()
     except EOFError as err:
-        raise RuntimeError(f"the environment worker (pid {process.pid}) exited unexpectedly") from err
+        raise _gone(process) from err
     if status == "error":
         raise RuntimeError(f"the environment worker failed:\n{payload}")
     return payload
