@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.daemon.midi_out import MidiOutput
 from synthmatch.daemon.osc_out import OscOutput, startup_messages
 from synthmatch.daemon.parameter_sender import ParameterSender
 from synthmatch.daemon.rig_contract import MAX_RECORD_S, ParameterSink
@@ -28,6 +27,7 @@ from synthmatch.synths import Synth, open_synth
 
 if TYPE_CHECKING:
     from synthmatch.daemon.audio_in import AudioInput
+    from synthmatch.daemon.midi_out import MidiOutput
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +165,20 @@ def open_live_rig(definition: SynthDefinition, options: LiveOptions) -> LiveRig:
                    live=mode == "live")
 
 
+def _open_midi(port: str, api: MidiApi) -> MidiOutput:
+    """The MIDI output ``port`` on ``api``; rtmidi is imported only now, so that the commands that send no MIDI
+    (training, eval, an in-process daemon) run where ALSA's library is not installed."""
+    try:
+        from synthmatch.daemon.midi_out import MidiOutput
+    except ImportError as err:  # rtmidi finds no libasound
+        raise TransportError(f"MIDI out needs ALSA's library, and {err}: install it (apt-get install libasound2) "
+                             "or send parameters over OSC") from None
+    return MidiOutput(port, api)
+
+
 def _open_sender(definition: SynthDefinition, options: LiveOptions, osc_target: str | None) -> ParameterSender | None:
     """The MIDI and OSC outputs that ``options`` ask for, with the definition's startup messages sent; None: none."""
-    midi = MidiOutput(options.midi_port, options.midi_api) if options.midi_port is not None else None
+    midi = _open_midi(options.midi_port, options.midi_api) if options.midi_port is not None else None
     try:
         osc = OscOutput.to(osc_target) if osc_target is not None else None
     except (TransportError, ValueError):

@@ -7,15 +7,19 @@ is open, else OSC when it has an address and an OSC output is open, else it is n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
-from synthmatch.daemon.midi_out import MidiOutput
 from synthmatch.daemon.osc_out import OscOutput, note_messages
 from synthmatch.daemon.transport_errors import TransportError
 from synthmatch.definitions import Parameter, SynthDefinition
 from synthmatch.midi_messages import control_messages, note_channel, note_off, note_on
 from synthmatch.params import to_midi, to_osc
+
+if TYPE_CHECKING:  # rtmidi loads ALSA's library: imported where a MIDI port is opened (synthmatch.daemon.live_rig)
+    from synthmatch.daemon.midi_out import MidiOutput
 
 Sent = int | float
 """What a receiver last got for a parameter: the MIDI integer or the OSC value."""
