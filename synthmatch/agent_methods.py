@@ -24,6 +24,9 @@ from synthmatch.synths import Synth
 REFINE_FRACTION = 0.25
 #: Most steps agent+refine gives the agent: its episode, 32 steps (it stops gaining after 10 to 16); the rest refines.
 REFINE_AGENT_STEPS = 32
+#: Share of agent+refine's renders the polish plays, the last ones (after the agent's steps, which come first): since
+#: the polish moves a few knobs a step it gains more there than CMA-ES does (docs/evaluation.md, "Sparse polish").
+REFINE_POLISH_SHARE = 0.75
 #: Step size of the refinement around the agent's best patch: half the agent's largest step (0.1).
 REFINE_SIGMA = 0.05
 #: Most steps agent+search tries at every step: the agent's and 7 variations (8 renders a step).
@@ -51,13 +54,13 @@ def agent_then_refine(
     model_dir: Path | None = None,
 ) -> MatchResult:
     """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch, then the polish
-    (:mod:`synthmatch.polish`) for the last ``budget // 4`` renders.
+    (:mod:`synthmatch.polish`) for the last :data:`REFINE_POLISH_SHARE` of the renders.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
-    agent steps, 160 of CMA-ES, 64 of polish; below 43 renders there is no CMA-ES, the agent and the polish share
-    them (docs/evaluation.md has why: on real sounds about 1.0x CMA-ES at 1024). The agent plays without its start
-    bank (with it: level on real sounds, farther on random patches) and without a polish of its own: the search's
-    last renders are the polish.
+    agent steps, 32 of CMA-ES, 192 of polish; at 128 or fewer there is no CMA-ES, the agent and the polish share
+    them (at 32: 24 and 8). docs/evaluation.md has why ("The agent, then a search" and "Sparse polish"). The agent
+    plays without its start bank (with it: level on real sounds, farther on random patches) and without a polish
+    of its own: the search's last renders are the polish.
     """
     check_budget("agent+refine", budget)
     agent = load_model(OnnxAgent, model_dir, synth.definition)
@@ -65,7 +68,7 @@ def agent_then_refine(
     steps = min(budget - int(budget * REFINE_FRACTION), REFINE_AGENT_STEPS)
     matched = match_with_agent(synth, agent, target_audio, note, steps, bank=False, polish=False)
     log = SearchLog.resume(synth, target_audio, matched, began)
-    refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps - polish_steps(budget), rng)
+    refine_with_cmaes(log, matched.params, REFINE_SIGMA, budget - steps - int(budget * REFINE_POLISH_SHARE), rng)
     refine_with_polish(log, budget + 1 - log.renders, rng)  # what CMA-ES left, should it stop early, too
     return log.result("agent+refine")
 

@@ -17,7 +17,7 @@ ngopt          the default patch, then nevergrad's NGOpt from it                
 oneshot        the one-shot regressor's patch (``oneshot.onnx``), budget unused  1
 agent+refine   the agent for min(K - K // 4, 32) steps, then CMA-ES around       K + 1, like the agent
                its best (sigma REFINE_SIGMA), then the polish for the last
-               K // 4 renders (CMA-ES only from K = 43)
+               3K // 4 renders (CMA-ES only from K = 129)
 agent+search   S // C steps of the agent, each trying C = S // 16 (1 .. 8)       K + 1, like the agent
                steps, S = min(K - K // 4, 16 * 8); then the polish for the rest
 ============== ================================================================= ========================
