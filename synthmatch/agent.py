@@ -90,6 +90,9 @@ class OnnxAgent(OnnxModel):
         """The agent that takes over halfway (the folder's ``relay/``), None for a folder without one."""
         self.starts: npt.NDArray[np.float64] | None = None
         """The folder's start bank [K, P] (:mod:`synthmatch.start_bank`), None for a folder without one."""
+        self.oneshot: OnnxOneShot | None = None
+        """The folder's one-shot regressor where it has a start bank too: its guess is the first start
+        (:meth:`start_patches`); None otherwise."""
 
     @classmethod
     def load(cls, model_dir: str | Path, definition: SynthDefinition, threads: int = 1, *, starts: bool = True) -> Self:
@@ -105,7 +108,21 @@ class OnnxAgent(OnnxModel):
             agent.relay = cls(relay, threads)
         if starts:
             agent.starts = load_start_bank(agent.metadata.folder, definition)
+            if agent.starts is not None and agent.metadata.files.get("oneshot") is not None:
+                agent.oneshot = OnnxOneShot(agent.metadata, threads)
         return agent
+
+    def start_patches(self, target_mel: Mel) -> npt.NDArray[np.float64] | None:
+        """The patches a match hears before the agent's first step [K, P]: the one-shot regressor's guess for the
+        target (``target_mel`` [1, n_mels, frames]), then the start bank; None for a folder without a bank.
+
+        Why the guess: on patches of the synth itself it is often the closest start by far (one render), and on
+        other sounds it costs that render (docs/evaluation.md, "The one-shot guess as a start").
+        """
+        if self.starts is None or self.oneshot is None:
+            return self.starts
+        guess = np.clip(self.oneshot.predict(target_mel)[0].astype(np.float64), 0.0, 1.0)
+        return np.vstack([guess[None], self.starts])
 
     def act(self, target_mel: Mel, current_mel: Mel, params: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """The deterministic step: mels [B, n_mels, frames] dB, params [B, P] normalised -> action [B, P] in [-1, 1]."""

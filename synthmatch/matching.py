@@ -185,7 +185,7 @@ def match_with_agent(
                                   distance_start=distance_start, phase=phase))
         return bool(improved)
 
-    starts = bank_for(agent.starts, steps) if bank and candidates == 1 else None
+    starts = bank_for(agent.start_patches(target_mel), steps) if bank and candidates == 1 else None
     for patch in quantise_all(synth.definition, starts) if starts is not None else ():  # one step each
         if should_stop is not None and should_stop():
             break

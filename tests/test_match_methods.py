@@ -3,8 +3,6 @@ and the one-shot trainer whose network the oneshot method runs."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_copies import headless_copy
 
 from synthmatch import agent_methods
 from synthmatch.agent import OnnxAgent, OnnxOneShot, load_metadata
@@ -198,16 +197,6 @@ def test_the_eval_default_is_every_method_but_the_searching_agent() -> None:
 def test_a_budget_below_one_is_refused(synth: Synth, held_out_target: tuple[np.ndarray, int]) -> None:
     with pytest.raises(ValueError, match="random: budget 0 must be an int >= 1"):
         match("random", synth, held_out_target, 0, 0, Path("."))
-
-
-def headless_copy(model_dir: Path, folder: Path) -> Path:
-    """A copy of ``model_dir`` without its one-shot network."""
-    shutil.copytree(model_dir, folder)
-    (folder / "oneshot.onnx").unlink()
-    metadata = json.loads((folder / "metadata.json").read_text())
-    metadata["files"]["oneshot"] = None
-    (folder / "metadata.json").write_text(json.dumps(metadata))
-    return folder
 
 
 def test_the_one_shot_trainer_learns_and_its_network_joins_a_model_folder(

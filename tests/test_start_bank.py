@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_copies import headless_copy
 from wav_files import write_wav
 
 from synthmatch.agent import OnnxAgent
@@ -39,9 +40,9 @@ def target_patch(synth: Synth) -> np.ndarray:
 def banked_model_dir(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, synth: Synth, target_patch: np.ndarray
 ) -> Path:
-    """The tiny model folder with a bank of three starts, one of them the target's own patch."""
-    folder = tmp_path_factory.mktemp("banked") / "model"
-    shutil.copytree(tiny_model_dir, folder)
+    """The tiny model folder with a bank of three starts, one of them the target's own patch, and no one-shot network
+    (whose guess would be a fourth start: tested on its own below)."""
+    folder = headless_copy(tiny_model_dir, tmp_path_factory.mktemp("banked") / "model")
     others = np.random.default_rng(7).random((2, len(synth.parameters)))
     write_start_bank(folder, synth.definition, np.vstack([others[0], target_patch, others[1]]), {"test": True})
     return folder
@@ -152,6 +153,29 @@ def count_renders(synth: Synth, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return renders
 
 
+def test_the_one_shot_guess_for_the_target_is_heard_before_the_bank(
+    synth: Synth, banked_model_dir: Path, tiny_model_dir: Path, target_patch: np.ndarray, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)  # with its one-shot network
+    assert OnnxAgent.load(folder, synth.definition).oneshot is None  # no bank: no guess either, as before banks
+    shutil.copy(banked_model_dir / STARTS_FILE, folder / STARTS_FILE)
+    agent = OnnxAgent.load(folder, synth.definition)
+    assert agent.oneshot is not None and agent.starts is not None
+    target = synth.render(target_patch[None], 55)[0]
+    aimed = agent.observe(equal_loudness(target[None]), at_equal_loudness=True)
+    guess = agent.oneshot.predict(aimed)[0]
+    seen: list[MatchProgress] = []
+    match_with_agent(synth, agent, target, 55, STEPS, on_step=seen.append)
+    assert [progress.phase for progress in seen[:5]] == ["bank"] * 4 + ["agent"]  # the guess, then the 3 of the bank
+    np.testing.assert_array_equal(seen[0].params, quantise_all(synth.definition, np.clip(guess, 0.0, 1.0)))
+    for progress, start in zip(seen[1:4], agent.starts, strict=True):
+        np.testing.assert_array_equal(progress.params, quantise_all(synth.definition, start))
+    seen.clear()  # 4 starts are more than half of 7 steps: none of them plays
+    match_with_agent(synth, agent, target, 55, 7, on_step=seen.append)
+    assert "bank" not in {progress.phase for progress in seen}
+
+
 def test_a_stop_during_the_bank_ends_the_match_after_the_patch_it_was_rendering(
     synth: Synth, banked_model_dir: Path, target_patch: np.ndarray
 ) -> None:
@@ -166,8 +190,7 @@ def test_a_stop_during_the_bank_ends_the_match_after_the_patch_it_was_rendering(
 def test_with_a_bank_and_a_relay_the_relay_plays_the_last_half_of_the_agents_steps(
     synth: Synth, relayed_model_dir: Path, target_patch: np.ndarray, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "model"
-    shutil.copytree(relayed_model_dir, folder)
+    folder = headless_copy(relayed_model_dir, tmp_path / "model")
     others = np.random.default_rng(7).random((2, len(synth.parameters)))
     write_start_bank(folder, synth.definition, np.vstack([others[0], target_patch, others[1]]), {})
     agent = OnnxAgent.load(folder, synth.definition)
