@@ -170,6 +170,11 @@ def _open_midi(port: str, api: MidiApi) -> MidiOutput:
     (training, eval, an in-process daemon) run where ALSA's library is not installed."""
     try:
         from synthmatch.daemon.midi_out import MidiOutput
+    except ModuleNotFoundError as err:
+        if err.name != "rtmidi":
+            raise
+        raise TransportError("MIDI out needs python-rtmidi: pip install python-rtmidi, or send parameters over "
+                             "OSC") from None
     except ImportError as err:  # rtmidi finds no libasound
         raise TransportError(f"MIDI out needs ALSA's library, and {err}: install it (apt-get install libasound2) "
                              "or send parameters over OSC") from None

@@ -6,6 +6,7 @@ module runs the networks. Core: numpy and onnxruntime only, never torch.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Self
 
@@ -22,7 +23,7 @@ from synthmatch.model_folder import (
     load_metadata,
     load_relay_metadata,
 )
-from synthmatch.start_bank import load_start_bank
+from synthmatch.start_bank import MAX_BANK_SHARE, bank_for, load_start_bank
 
 Mel = npt.NDArray[np.float32]
 
@@ -109,20 +110,22 @@ class OnnxAgent(OnnxModel):
         if starts:
             agent.starts = load_start_bank(agent.metadata.folder, definition)
             if agent.starts is not None and agent.metadata.files.get("oneshot") is not None:
-                agent.oneshot = OnnxOneShot(agent.metadata, threads)
+                agent.oneshot = _guessing_oneshot(agent.metadata, threads)
         return agent
 
-    def start_patches(self, target_mel: Mel) -> npt.NDArray[np.float64] | None:
-        """The patches a match hears before the agent's first step [K, P]: the one-shot regressor's guess for the
-        target (``target_mel`` [1, n_mels, frames]), then the start bank; None for a folder without a bank.
+    def start_patches(self, target_mel: Mel, steps: int) -> npt.NDArray[np.float64] | None:
+        """The patches a match of ``steps`` steps hears before the agent's first step [K, P]: the one-shot
+        regressor's guess for the target (``target_mel`` [1, n_mels, frames]), then the start bank, where they fit
+        (:func:`~synthmatch.start_bank.bank_for`: the bank alone where the guess would not); None without a bank.
 
         Why the guess: on patches of the synth itself it is often the closest start by far (one render), and on
         other sounds it costs that render (docs/evaluation.md, "The one-shot guess as a start").
         """
-        if self.starts is None or self.oneshot is None:
-            return self.starts
+        bank = bank_for(self.starts, steps)
+        if bank is None or self.oneshot is None or len(bank) + 1 > MAX_BANK_SHARE * steps:
+            return bank
         guess = np.clip(self.oneshot.predict(target_mel)[0].astype(np.float64), 0.0, 1.0)
-        return np.vstack([guess[None], self.starts])
+        return np.vstack([guess[None], bank])
 
     def act(self, target_mel: Mel, current_mel: Mel, params: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """The deterministic step: mels [B, n_mels, frames] dB, params [B, P] normalised -> action [B, P] in [-1, 1]."""
@@ -148,3 +151,13 @@ class OnnxOneShot(OnnxModel):
         """The predicted patch [B, P], normalised [0, 1] (not yet quantised)."""
         (params,) = self._session.run(["params"], {"target": np.asarray(target_mel, np.float32)})
         return np.asarray(params, dtype=np.float32)
+
+
+def _guessing_oneshot(metadata: ModelMetadata, threads: int) -> OnnxOneShot | None:
+    """The folder's one-shot network for the agent's first start, None (with a RuntimeWarning naming the fault) where
+    its file is missing or unreadable: a broken one-shot network leaves the agent's matches playable, without it."""
+    try:
+        return OnnxOneShot(metadata, threads)
+    except (FileNotFoundError, ModelFolderError) as err:
+        warnings.warn(f"{err}; the agent starts without the one-shot guess", RuntimeWarning, stacklevel=3)
+        return None

@@ -54,7 +54,7 @@ def agent_then_refine(
     model_dir: Path | None = None,
 ) -> MatchResult:
     """The agent for ``min(budget - budget // 4, 32)`` steps, then CMA-ES around its best patch, then the polish
-    (:mod:`synthmatch.polish`) for the last :data:`REFINE_POLISH_SHARE` of the renders.
+    (:mod:`synthmatch.polish`) for the renders left, at most the last :data:`REFINE_POLISH_SHARE` of them.
 
     Uses ``budget + 1`` renders in all, as the agent alone does; ``steps`` is ``budget``. At 256 renders: 32
     agent steps, 32 of CMA-ES, 192 of polish; at 128 or fewer there is no CMA-ES, the agent and the polish share
@@ -118,13 +118,14 @@ def oneshot_guess(
 
 def agent_parts(model_dir: Path | None, definition: SynthDefinition) -> dict[str, Any]:
     """What the agent methods play with ``model_dir`` (None: the shipped one) besides the agent: ``relay`` (its
-    folder, or None) and ``starts`` (the start bank's patches, or None).
+    folder, or None), ``starts`` (the start bank's patches, or None) and ``oneshot_start`` (whether the one-shot
+    regressor's guess plays before them).
 
     Reports record it next to the model folder, so a comparison says what each side played.
     """
     agent = load_model(OnnxAgent, model_dir, definition)
     return {"relay": None if agent.relay is None else str(agent.relay.metadata.folder),
-            "starts": None if agent.starts is None else len(agent.starts)}
+            "starts": None if agent.starts is None else len(agent.starts), "oneshot_start": agent.oneshot is not None}
 
 
 Model = TypeVar("Model", bound=OnnxModel)

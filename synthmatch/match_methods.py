@@ -16,8 +16,8 @@ oneplusone     the default patch, then nevergrad's (1+1)-ES from it             
 ngopt          the default patch, then nevergrad's NGOpt from it                 K + 1 (fewer if it fails)
 oneshot        the one-shot regressor's patch (``oneshot.onnx``), budget unused  1
 agent+refine   the agent for min(K - K // 4, 32) steps, then CMA-ES around       K + 1, like the agent
-               its best (sigma REFINE_SIGMA), then the polish for the last
-               3K // 4 renders (CMA-ES only from K = 129)
+               its best (sigma REFINE_SIGMA), then the polish for the renders
+               left, at most the last 3K // 4 (CMA-ES only from K = 129)
 agent+search   S // C steps of the agent, each trying C = S // 16 (1 .. 8)       K + 1, like the agent
                steps, S = min(K - K // 4, 16 * 8); then the polish for the rest
 ============== ================================================================= ========================

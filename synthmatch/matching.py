@@ -26,7 +26,6 @@ from synthmatch.loudness import equal_loudness
 from synthmatch.match_rules import BestSoFar, move
 from synthmatch.params import quantise_all
 from synthmatch.polish import Polish, polish_steps
-from synthmatch.start_bank import bank_for
 from synthmatch.synths import Synth
 
 Params = npt.NDArray[np.float64]
@@ -142,7 +141,9 @@ def match_with_agent(
     counts only the steps taken. With ``candidates`` K > 1 every step searches (:func:`search_step`, seeded by
     ``seed``): K renders a step in one batch, so the synth must render batches in-process. When the agent has a
     start bank (:mod:`synthmatch.start_bank`) that fits the steps, K is 1 and ``bank`` is True, its patches are
-    rendered first, one step each, and the agent goes on from the closest patch so far. When the agent has a relay
+    rendered first, one step each, after the one-shot regressor's guess for the target where the folder has one
+    and the guess fits too (:meth:`~synthmatch.agent.OnnxAgent.start_patches`), and the agent goes on from the
+    closest patch so far. When the agent has a relay
     (:attr:`~synthmatch.agent.OnnxAgent.relay`), it takes the last half of the agent's steps (sooner when the agent
     stalls), from the best patch so far. With K 1 and ``polish`` True the last quarter of the steps polish the best
     patch (:mod:`synthmatch.polish`, seeded by ``seed``), and more of them when a policy stalls
@@ -185,7 +186,7 @@ def match_with_agent(
                                   distance_start=distance_start, phase=phase))
         return bool(improved)
 
-    starts = bank_for(agent.start_patches(target_mel), steps) if bank and candidates == 1 else None
+    starts = agent.start_patches(target_mel, steps) if bank and candidates == 1 else None
     for patch in quantise_all(synth.definition, starts) if starts is not None else ():  # one step each
         if should_stop is not None and should_stop():
             break

@@ -6,7 +6,7 @@ agent's own late steps, on real sounds and on random patches alike (docs/evaluat
 a random quarter of the knobs, not all of them: near a good patch a step of a few knobs finds a closer patch more
 often than one of all twenty (docs/evaluation.md, "Sparse polish"). The match loop
 (:func:`synthmatch.matching.match_with_agent`) gives the polish the last :data:`POLISH_SHARE` of its steps, and
-agent+refine the last quarter of its renders (:func:`synthmatch.search_methods.refine_with_polish`).
+agent+refine the last three quarters of its renders (:func:`synthmatch.search_methods.refine_with_polish`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Polish:
         """The patch to play next [P]: ``best[P]`` plus a Gaussian step on a random :data:`POLISH_MOVED` of its
         parameters, clipped and quantised.
 
-        The moved parameters' std is :attr:`sigma` / sqrt(POLISH_MOVED), so a step is as long, on average, as a
+        The moved parameters' std is :attr:`sigma` / sqrt(POLISH_MOVED), so a step is about as long, on average, as a
         step of std :attr:`sigma` on every parameter.
         """
         step = self.sigma / np.sqrt(POLISH_MOVED) * rng.standard_normal(best.shape)

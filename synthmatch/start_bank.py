@@ -2,8 +2,9 @@
 
 Why: from the default patch the agent reaches some sounds and not others; started from the closest of a handful of
 patches it reached on real recordings, it ends closer on real sounds (docs/evaluation.md, "Start bank"). The match
-loop (:func:`synthmatch.matching.match_with_agent`) renders the bank after the start patch, each render one step of
-the budget, and lets the agent go on from the closest. ``starts.json`` in a model folder holds it::
+loop (:func:`synthmatch.matching.match_with_agent`) renders the bank after the start patch (and after the one-shot
+regressor's guess for the target, where the folder has one: :meth:`synthmatch.agent.OnnxAgent.start_patches`), each
+render one step of the budget, and lets the agent go on from the closest. ``starts.json`` in a model folder holds it::
 
     {"format": 1, "synth": "builtin", "parameters": ["osc1_shape", ...], "patches": [[0.1, ...], ...],
      "built_from": {...}}
@@ -29,7 +30,7 @@ from synthmatch.model_folder import STARTS_FILE, ModelFolderError, ModelMismatch
 
 #: Version of starts.json this code writes and reads.
 STARTS_FORMAT = 1
-#: A bank is used only when it takes at most half of a match's steps (agent@32: up to 16 starts).
+#: A bank is used only when it takes at most half of a match's steps (agent@32: up to 16 starts, the guess included).
 MAX_BANK_SHARE = 0.5
 
 

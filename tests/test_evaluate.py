@@ -129,15 +129,16 @@ def test_the_report_says_whether_the_agent_had_a_relay_and_a_start_bank(
 ) -> None:
     args = ("--random", "1", "--methods", "agent", "--budgets", "2", "--model")
     plain = run_eval(capsys, *args, str(tiny_model_dir))
-    assert plain["relay"] is None and plain["starts"] is None
+    assert plain["relay"] is None and plain["starts"] is None and plain["oneshot_start"] is False
     relayed = run_eval(capsys, *args, str(relayed_model_dir))
     assert relayed["model"] == str(relayed_model_dir) and relayed["relay"] == str(relayed_model_dir / "relay")
     banked = tmp_path / "model"
     shutil.copytree(tiny_model_dir, banked)
     write_start_bank(banked, synth.definition, np.full((2, len(synth.parameters)), 0.5), {})
-    assert run_eval(capsys, *args, str(banked))["starts"] == 2
+    with_bank = run_eval(capsys, *args, str(banked))
+    assert with_bank["starts"] == 2 and with_bank["oneshot_start"] is True  # its one-shot network guesses first
     searched = run_eval(capsys, "--random", "1", "--methods", "random", "--budgets", "2")
-    assert searched["relay"] is None and searched["starts"] is None
+    assert searched["relay"] is None and searched["starts"] is None and searched["oneshot_start"] is None
 
 
 @pytest.mark.parametrize(("args", "message"), [

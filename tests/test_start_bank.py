@@ -43,9 +43,14 @@ def banked_model_dir(
     """The tiny model folder with a bank of three starts, one of them the target's own patch, and no one-shot network
     (whose guess would be a fourth start: tested on its own below)."""
     folder = headless_copy(tiny_model_dir, tmp_path_factory.mktemp("banked") / "model")
-    others = np.random.default_rng(7).random((2, len(synth.parameters)))
-    write_start_bank(folder, synth.definition, np.vstack([others[0], target_patch, others[1]]), {"test": True})
+    write_start_bank(folder, synth.definition, three_starts(synth, target_patch), {"test": True})
     return folder
+
+
+def three_starts(synth: Synth, target_patch: np.ndarray) -> np.ndarray:
+    """A bank of three patches [3, P], the second the target's own."""
+    others = np.random.default_rng(7).random((2, len(synth.parameters)))
+    return np.vstack([others[0], target_patch, others[1]])
 
 
 def test_a_bank_is_written_and_read_back_for_its_synth(synth: Synth, banked_model_dir: Path, tiny_model_dir: Path,
@@ -171,9 +176,25 @@ def test_the_one_shot_guess_for_the_target_is_heard_before_the_bank(
     np.testing.assert_array_equal(seen[0].params, quantise_all(synth.definition, np.clip(guess, 0.0, 1.0)))
     for progress, start in zip(seen[1:4], agent.starts, strict=True):
         np.testing.assert_array_equal(progress.params, quantise_all(synth.definition, start))
-    seen.clear()  # 4 starts are more than half of 7 steps: none of them plays
+    seen.clear()  # 4 starts are more than half of 7 steps, the bank's 3 are not: the bank plays, the guess does not
     match_with_agent(synth, agent, target, 55, 7, on_step=seen.append)
+    assert [progress.phase for progress in seen[:4]] == ["bank"] * 3 + ["agent"]
+    np.testing.assert_array_equal(seen[0].params, quantise_all(synth.definition, agent.starts[0]))
+    seen.clear()  # and at 5 steps neither
+    match_with_agent(synth, agent, target, 55, 5, on_step=seen.append)
     assert "bank" not in {progress.phase for progress in seen}
+
+
+def test_a_broken_one_shot_network_leaves_the_agent_playable_without_the_guess(
+    synth: Synth, banked_model_dir: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    shutil.copy(banked_model_dir / STARTS_FILE, folder / STARTS_FILE)
+    (folder / "oneshot.onnx").write_bytes(b"not a network")
+    with pytest.warns(RuntimeWarning, match=r"oneshot\.onnx: onnxruntime cannot load it.*without the one-shot guess"):
+        agent = OnnxAgent.load(folder, synth.definition)
+    assert agent.oneshot is None and agent.starts is not None and len(agent.starts) == 3
 
 
 def test_a_stop_during_the_bank_ends_the_match_after_the_patch_it_was_rendering(
@@ -191,8 +212,7 @@ def test_with_a_bank_and_a_relay_the_relay_plays_the_last_half_of_the_agents_ste
     synth: Synth, relayed_model_dir: Path, target_patch: np.ndarray, tmp_path: Path
 ) -> None:
     folder = headless_copy(relayed_model_dir, tmp_path / "model")
-    others = np.random.default_rng(7).random((2, len(synth.parameters)))
-    write_start_bank(folder, synth.definition, np.vstack([others[0], target_patch, others[1]]), {})
+    write_start_bank(folder, synth.definition, three_starts(synth, target_patch), {})
     agent = OnnxAgent.load(folder, synth.definition)
     relay = agent.relay
     assert relay is not None and agent.starts is not None

@@ -53,6 +53,9 @@ def test_the_hook_hides_rtmidi(no_alsa: Path) -> None:
 def test_training_and_evaluation_need_no_alsa(no_alsa: Path, tmp_path: Path) -> None:
     trained = synthmatch("train", "--help", cwd=tmp_path)
     assert trained.returncode == 0 and "--workers" in trained.stdout, trained.stderr
+    imported = subprocess.run([sys.executable, "-c", "import synthmatch.training.train, synthmatch.training.evaluate"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr  # what `synthmatch train` runs, beyond its parser
     report = tmp_path / "report.json"
     evaluated = synthmatch("eval", "--random", "2", "--methods", "random", "--budgets", "4", "--out", str(report),
                            cwd=tmp_path)

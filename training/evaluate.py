@@ -225,7 +225,7 @@ def run_eval(args: argparse.Namespace) -> int:
         count = DEFAULT_RANDOM_TARGETS if args.random is None else args.random
         targets = random_targets(synth, count, args.seed)
         described = {"kind": "random", "count": count, "stream": f"SeedSequence([{args.seed}, {HELD_OUT_STREAM:#x}])"}
-    parts: dict[str, Any] = {"relay": None, "starts": None}
+    parts: dict[str, Any] = {"relay": None, "starts": None, "oneshot_start": None}
     if any(match_method(name).network == "agent" for name in methods):
         parts = agent_parts(model_dir, definition)
     began = time.perf_counter()
