@@ -59,7 +59,8 @@ class DaemonConfig(LiveOptions):
     host; never dropped; docs/osc.md)."""
     search: Annotated[int, Range(1, 256)] = 1
     """Steps tried per match step: 1 is the agent's step alone; K > 1 also renders K - 1 variations and keeps the
-    closest (agent+search: K renders a step, closer matches; in-process synths only)."""
+    closest (agent+search: K renders a step, each step closer; no start bank, one-shot guess or polish then;
+    in-process synths only)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Least severe log lines printed to stderr."""
     view: bool = False
