@@ -23,7 +23,7 @@ from synthmatch.model_folder import (
     load_metadata,
     load_relay_metadata,
 )
-from synthmatch.start_bank import MAX_BANK_SHARE, bank_for, load_start_bank
+from synthmatch.start_bank import bank_for, load_start_bank, starts_fit
 
 Mel = npt.NDArray[np.float32]
 
@@ -122,7 +122,7 @@ class OnnxAgent(OnnxModel):
         other sounds it costs that render (docs/evaluation.md, "The one-shot guess as a start").
         """
         bank = bank_for(self.starts, steps)
-        if bank is None or self.oneshot is None or len(bank) + 1 > MAX_BANK_SHARE * steps:
+        if bank is None or self.oneshot is None or not starts_fit(len(bank) + 1, steps):
             return bank
         guess = np.clip(self.oneshot.predict(target_mel)[0].astype(np.float64), 0.0, 1.0)
         return np.vstack([guess[None], bank])

@@ -34,9 +34,14 @@ STARTS_FORMAT = 1
 MAX_BANK_SHARE = 0.5
 
 
+def starts_fit(count: int, steps: int) -> bool:
+    """Whether ``count`` start patches fit a match of ``steps`` steps (:data:`MAX_BANK_SHARE`)."""
+    return count <= MAX_BANK_SHARE * steps
+
+
 def bank_for(bank: npt.NDArray[np.float64] | None, steps: int) -> npt.NDArray[np.float64] | None:
-    """``bank`` when a match of ``steps`` steps can afford it (:data:`MAX_BANK_SHARE`), else None."""
-    if bank is None or len(bank) > MAX_BANK_SHARE * steps:
+    """``bank`` when a match of ``steps`` steps can afford it (:func:`starts_fit`), else None."""
+    if bank is None or not starts_fit(len(bank), steps):
         return None
     return bank
 
