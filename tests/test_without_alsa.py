@@ -12,31 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
-#: Installed ahead of every other importer, it fails ``import rtmidi`` as rtmidi does without libasound2.
-NO_ALSA = '''
-import sys
-
-
-class NoAlsa:
-    """Finds rtmidi by raising what its extension raises where libasound2 is not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "rtmidi" or name.startswith("rtmidi."):
-            raise ImportError("libasound.so.2: cannot open shared object file: No such file or directory")
-        return None
-
-
-sys.meta_path.insert(0, NoAlsa())
-'''
+from hidden_library import hide_library
 
 
 @pytest.fixture
 def no_alsa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """PYTHONPATH for the processes started from here on: a folder whose sitecustomize hides ALSA's library."""
-    (tmp_path / "sitecustomize.py").write_text(NO_ALSA)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    return tmp_path
+    return hide_library(tmp_path, monkeypatch, ("rtmidi",),
+                        'ImportError("libasound.so.2: cannot open shared object file: No such file or directory")')
 
 
 def synthmatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -13,33 +13,16 @@ from pathlib import Path
 
 import pytest
 from daemon_process import Daemon
+from hidden_library import hide_library
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
-
-#: Installed ahead of every other importer, it fails ``import sounddevice`` as sounddevice does without PortAudio.
-NO_PORTAUDIO = '''
-import sys
-
-
-class NoPortAudio:
-    """Finds sounddevice by raising what sounddevice raises where libportaudio2 is not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name in ("sounddevice", "_sounddevice"):
-            raise OSError("PortAudio library not found")
-        return None
-
-
-sys.meta_path.insert(0, NoPortAudio())
-'''
 
 
 @pytest.fixture
 def no_portaudio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """PYTHONPATH for the processes started from here on: a folder whose sitecustomize hides PortAudio."""
-    (tmp_path / "sitecustomize.py").write_text(NO_PORTAUDIO)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    return tmp_path
+    return hide_library(tmp_path, monkeypatch, ("sounddevice", "_sounddevice"),
+                        'OSError("PortAudio library not found")')
 
 
 @pytest.fixture
